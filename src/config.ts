@@ -1,0 +1,130 @@
+/**
+ * Mount options as users give them, checked before anything is created or mounted. Every problem
+ * is one UnionmountError whose message names the path and the problem.
+ */
+import { existsSync, promises as fsp, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { UnionmountError } from './errors.js';
+import { isStale, mountAt } from './fuse/mounts.js';
+
+export interface UnionOptions {
+  /** Lower layers, top first (the kernel's lowerdir order). */
+  lowers: string[];
+  /** The writable layer; omitted: a read-only union. */
+  upper?: string;
+  /** Scratch directory on the upper's filesystem; default: `<upper>.work` beside the upper. */
+  work?: string;
+  mountpoint: string;
+  /** A fresh temporary upper, deleted at unmount: every write is thrown away. */
+  ephemeral?: boolean;
+  /** Let other users in (implies the kernel's permission checks). */
+  allowOther?: boolean;
+  /** Clear a stale mount at the mountpoint first. */
+  force?: boolean;
+  /** Let the kernel cache attributes and names (the layers change only through the mount). */
+  cache?: boolean;
+  /** Called for every union event (copy-up, whiteout, opaque, create, delete). */
+  debug?: boolean;
+}
+
+export interface UnionConfig {
+  lowers: string[];
+  upper: string | undefined;
+  work: string | undefined;
+  mountpoint: string;
+  ephemeral: boolean;
+  allowOther: boolean;
+  force: boolean;
+  cache: boolean;
+}
+
+const usage = (message: string): UnionmountError => new UnionmountError(message, 2);
+
+async function directory(path: string, role: string): Promise<string> {
+  let real: string;
+  try {
+    real = await fsp.realpath(path);
+  } catch {
+    throw usage(`${role} ${path}: no such directory`);
+  }
+  if (!statSync(real).isDirectory()) throw usage(`${role} ${path}: not a directory`);
+  return real;
+}
+
+const inside = (path: string, dir: string): boolean =>
+  path === dir || path.startsWith(dir.endsWith('/') ? dir : dir + '/');
+
+/** `a:b:c` → ['a','b','c'], refusing empty components. */
+export function splitLowers(spec: string): string[] {
+  const parts = spec.split(':');
+  if (parts.some((p) => p === '')) throw usage(`--lower ${spec}: empty layer name`);
+  return parts;
+}
+
+export async function resolveConfig(options: UnionOptions): Promise<UnionConfig> {
+  if (options.lowers.length === 0) throw usage('--lower: at least one lower layer is needed');
+  if (options.ephemeral && options.upper !== undefined)
+    throw usage('--ephemeral and --upper: choose one (--ephemeral makes its own upper)');
+  const lowers: string[] = [];
+  for (const lower of options.lowers) lowers.push(await directory(lower, 'lower layer'));
+  const upper =
+    options.upper === undefined ? undefined : await directory(options.upper, 'upper layer');
+  const work = upper === undefined ? undefined : await workDir(upper, options.work);
+  const mountpoint = await directory(options.mountpoint, 'mountpoint');
+
+  const layers: [string, string][] = [
+    ...lowers.map((l, i): [string, string] => [`lower layer ${options.lowers[i]}`, l]),
+    ...(upper ? [[`upper layer ${options.upper}`, upper] as [string, string]] : []),
+    ...(work ? [[`work directory ${options.work ?? work}`, work] as [string, string]] : []),
+  ];
+  checkOverlaps(layers);
+  for (const [role, dir] of layers) {
+    if (inside(mountpoint, dir)) throw usage(`mountpoint ${options.mountpoint}: inside the ${role}`);
+  }
+  await checkMountpoint(mountpoint, options);
+  if (work !== undefined && !existsSync(work)) await fsp.mkdir(work, { mode: 0o700 });
+  return {
+    lowers,
+    upper,
+    work,
+    mountpoint,
+    ephemeral: options.ephemeral ?? false,
+    allowOther: options.allowOther ?? false,
+    force: options.force ?? false,
+    cache: options.cache ?? true,
+  };
+}
+
+/** The work directory's real path; a default one is created only once every check passed. */
+async function workDir(upper: string, given: string | undefined): Promise<string> {
+  if (given !== undefined) {
+    const real = await directory(given, 'work directory');
+    if (statSync(real).dev !== statSync(upper).dev)
+      throw usage(`work directory ${given}: not on the upper layer's filesystem`);
+    return real;
+  }
+  return join(dirname(upper), `${basename(upper)}.work`);
+}
+
+function checkOverlaps(layers: [string, string][]): void {
+  for (const [i, [roleA, a]] of layers.entries()) {
+    for (const [roleB, b] of layers.slice(i + 1)) {
+      if (a === b) throw usage(`${roleB}: the same directory as the ${roleA}`);
+      if (inside(a, b)) throw usage(`${roleA}: inside the ${roleB}`);
+      if (inside(b, a)) throw usage(`${roleB}: inside the ${roleA}`);
+    }
+  }
+}
+
+async function checkMountpoint(mountpoint: string, options: UnionOptions): Promise<void> {
+  if (mountAt(mountpoint) === undefined) return;
+  if (await isStale(mountpoint)) {
+    if (options.force) return;
+    throw usage(
+      `mountpoint ${options.mountpoint}: stale mount left by a daemon that died ` +
+        `(Transport endpoint is not connected); run 'unionmount umount ${options.mountpoint}' or mount with --force`,
+    );
+  }
+  throw usage(`mountpoint ${options.mountpoint}: already mounted`);
+}
+

@@ -1,0 +1,127 @@
+/**
+ * Copy-up (fs/overlayfs/copy_up.c): before a lower object is changed, a copy is built in the work
+ * directory (data, then xattrs, then owner, mode and times, so that writing data cannot drop
+ * security.capability) and renamed into the upper in one step. Parents are copied up first.
+ * Callers hold the overlay's mutation lock, so one object is never copied up twice at once.
+ */
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
+import { timespec, RENAME_NOREPLACE } from '../layers/native.js';
+import { type Entry, isDir, top, typeOf, upperOf } from './entry.js';
+import type { OverlayFormat } from './format.js';
+import type { InodeNumbers } from './inodes.js';
+import type { Lookup } from './lookup.js';
+import { parentOf } from './paths.js';
+import type { WorkDir } from './workdir.js';
+
+const { S_IFDIR, S_IFREG, S_IFLNK } = fsConstants;
+
+export interface CopyUpEvent {
+  path: string;
+  layer: number;
+  bytes: number;
+  ms: number;
+}
+
+export class CopyUp {
+  onCopyUp?: (event: CopyUpEvent) => void;
+
+  constructor(
+    private readonly upper: WritableLayer,
+    private readonly work: WorkDir,
+    private readonly format: OverlayFormat,
+    private readonly lookup: Lookup,
+    private readonly inodes: InodeNumbers,
+  ) {}
+
+  /** Makes sure `entry` lives in the upper; returns the updated entry. */
+  async ensure(entry: Entry, options: { truncate?: boolean } = {}): Promise<Entry> {
+    if (upperOf(entry, this.upper) !== undefined) return entry;
+    const parent = await this.lookup.find(parentOf(entry.path));
+    if (parent === undefined) throw new Error(`copy-up: parent of ${entry.path} vanished`);
+    await this.ensure(parent);
+    return this.copy(entry, options.truncate ?? false);
+  }
+
+  private async copy(entry: Entry, truncate: boolean): Promise<Entry> {
+    const started = performance.now();
+    const source = top(entry);
+    const stat = await source.layer.lstat(source.rel);
+    if (stat === undefined) throw new Error(`copy-up: ${entry.path} vanished from its layer`);
+    const tmp = this.work.tempName();
+    try {
+      await this.build(source.layer, source.rel, stat, tmp, truncate);
+      this.copyXattrs(source.layer, source.rel, tmp);
+      await this.copyAttributes(stat, tmp);
+      this.upper.rename(tmp, entry.path, RENAME_NOREPLACE, this.work.layer);
+    } catch (err) {
+      await removeQuietly(this.work.layer, tmp, typeOf(stat));
+      throw err;
+    }
+    const copied = await this.upper.lstat(entry.path);
+    if (copied !== undefined) this.inodes.rememberCopyUp(copied, entry.ino);
+    const updated: Entry = {
+      ...entry,
+      stack: [{ layer: this.upper, rel: entry.path }, ...(isDir(entry) ? entry.stack : [])],
+    };
+    this.lookup.set(entry.path, updated);
+    const bytes = typeOf(stat) === S_IFREG && !truncate ? Number(stat.size) : 0;
+    this.onCopyUp?.({
+      path: entry.path,
+      layer: source.layer.index,
+      bytes,
+      ms: performance.now() - started,
+    });
+    return updated;
+  }
+
+  private async build(
+    layer: ReadableLayer,
+    rel: string,
+    stat: Stat,
+    tmp: string,
+    truncate: boolean,
+  ): Promise<void> {
+    const work = this.work.layer;
+    switch (typeOf(stat)) {
+      case S_IFDIR:
+        return work.mkdir(tmp, 0o700);
+      case S_IFREG:
+        if (truncate) return fsp.writeFile(work.absolute(tmp), '', { flag: 'wx', mode: 0o600 });
+        return fsp.copyFile(
+          layer.absolute(rel),
+          work.absolute(tmp),
+          fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE,
+        );
+      case S_IFLNK:
+        return work.symlink(await layer.readlink(rel), tmp);
+      default:
+        return work.mknod(tmp, Number(stat.mode), Number(stat.rdev));
+    }
+  }
+
+  private copyXattrs(layer: ReadableLayer, rel: string, tmp: string): void {
+    for (const name of layer.listxattr(rel)) {
+      if (this.format.isPrivateXattr(name)) continue;
+      const value = layer.getxattr(rel, name);
+      if (value !== undefined) this.work.layer.setxattr(tmp, name, value);
+    }
+  }
+
+  private async copyAttributes(stat: Stat, tmp: string): Promise<void> {
+    const work = this.work.layer;
+    await work.chown(tmp, { uid: Number(stat.uid), gid: Number(stat.gid) });
+    // chown clears set-id bits, so the mode comes after it; symlinks have no mode of their own.
+    if (typeOf(stat) !== S_IFLNK) await work.chmod(tmp, Number(stat.mode) & 0o7777);
+    work.utimens(tmp, timespec(stat.atimeNs), timespec(stat.mtimeNs));
+  }
+}
+
+/** Removes a half-built object; the original error is what the caller needs to see. */
+async function removeQuietly(layer: WritableLayer, rel: string, type: number): Promise<void> {
+  try {
+    await (type === S_IFDIR ? layer.rmdir(rel) : layer.unlink(rel));
+  } catch {
+    // Nothing was built, or it is gone already; leftovers are cleaned at the next mount.
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Lookup: one name is resolved by walking its parent's stack of directories, top first, with the
+ * kernel's stop rules (fs/overlayfs/namei.c): a whiteout ends the walk and hides everything below;
+ * a non-directory ends it too; a directory is merged with the directories below it until one is
+ * opaque or a lower layer has a non-directory of that name.
+ *
+ * Results are cached by path. The layers change only through the mount, so the cache is exact:
+ * every change of the namespace invalidates what it touched, and a lookup that raced with a change
+ * is not cached (the generation counter).
+ */
+import { constants } from 'node:fs';
+import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
+import { type Entry, type LayerPath, isDir, typeOf } from './entry.js';
+import type { OverlayFormat } from './format.js';
+import type { InodeNumbers } from './inodes.js';
+import { isWithin, join, nameOf, parentOf } from './paths.js';
+
+const MAX_CACHED = 200_000;
+
+export class Lookup {
+  private readonly cache = new Map<string, Entry | null>();
+  private generation = 0;
+
+  constructor(
+    private readonly layers: readonly ReadableLayer[],
+    private readonly upper: WritableLayer | undefined,
+    private readonly format: OverlayFormat,
+    private readonly inodes: InodeNumbers,
+  ) {}
+
+  /** The entry at `path`, or undefined when the merged view has no such name. */
+  async find(path: string): Promise<Entry | undefined> {
+    const cached = this.cache.get(path);
+    if (cached !== undefined) return cached ?? undefined;
+    const generation = this.generation;
+    const entry = path === '' ? await this.root() : await this.child(path);
+    if (generation === this.generation) this.remember(path, entry);
+    return entry;
+  }
+
+  private async child(path: string): Promise<Entry | undefined> {
+    const parent = await this.find(parentOf(path));
+    if (parent === undefined || !isDir(parent)) return undefined;
+    return this.findIn(parent, nameOf(path));
+  }
+
+  private async root(): Promise<Entry> {
+    const stack: LayerPath[] = [];
+    let stat: Stat | undefined;
+    for (const layer of this.layers) {
+      const s = await layer.lstat('');
+      if (s === undefined) continue;
+      stack.push({ layer, rel: '' });
+      stat ??= s;
+      if (this.format.isOpaque(layer, '')) break;
+    }
+    if (stat === undefined) throw new Error('no layer root could be read');
+    return { path: '', type: constants.S_IFDIR, stack, ino: this.inodeOf(stack, [stat]) };
+  }
+
+  /** Resolves `name` in directory `parent` (namei.c ovl_lookup_single, once per layer). */
+  async findIn(parent: Entry, name: string): Promise<Entry | undefined> {
+    const stack: LayerPath[] = [];
+    const stats: Stat[] = [];
+    for (const dir of parent.stack) {
+      const rel = join(dir.rel, name);
+      const stat = await dir.layer.lstat(rel);
+      if (stat === undefined) continue;
+      if (this.format.isWhiteout(stat)) break;
+      if (stack.length > 0 && typeOf(stat) !== constants.S_IFDIR) break;
+      stack.push({ layer: dir.layer, rel });
+      stats.push(stat);
+      if (typeOf(stat) !== constants.S_IFDIR || this.format.isOpaque(dir.layer, rel)) break;
+    }
+    if (stack.length === 0) return undefined;
+    const path = join(parent.path, name);
+    return { path, type: typeOf(stats[0]!), stack, ino: this.inodeOf(stack, stats) };
+  }
+
+  private inodeOf(stack: LayerPath[], stats: Stat[]): number {
+    const [first, second] = stack;
+    if (first!.layer !== this.upper) return this.inodes.fold(first!.layer.index, stats[0]!);
+    // A merged directory shows its top-most lower directory's number: the same before and after
+    // its copy-up, and across remounts.
+    if (second !== undefined) return this.inodes.fold(second.layer.index, stats[1]!);
+    return this.inodes.forUpper(stats[0]!);
+  }
+
+  /**
+   * Whether a lower layer under `parent` holds `name`: then removing or renaming the name must
+   * leave a whiteout (the kernel's ovl_lower_positive).
+   */
+  async lowerHas(parent: Entry, name: string): Promise<boolean> {
+    for (const dir of parent.stack) {
+      if (dir.layer === this.upper) continue;
+      const stat = await dir.layer.lstat(join(dir.rel, name));
+      if (stat !== undefined) return !this.format.isWhiteout(stat);
+    }
+    return false;
+  }
+
+  /** Replaces what is known of one path after a change made through the mount. */
+  set(path: string, entry: Entry | undefined): void {
+    this.generation++;
+    this.remember(path, entry);
+  }
+
+  /** Forgets a path and everything below it. */
+  forget(path: string): void {
+    this.generation++;
+    this.cache.delete(path);
+    for (const key of this.cache.keys()) if (isWithin(key, path)) this.cache.delete(key);
+  }
+
+  /** Forgets one path only (its subtree, if any, is known to be unchanged). */
+  forgetOne(path: string): void {
+    this.generation++;
+    this.cache.delete(path);
+  }
+
+  private remember(path: string, entry: Entry | undefined): void {
+    if (this.cache.size >= MAX_CACHED) {
+      // Oldest first; an entry dropped here is simply looked up again.
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(path, entry ?? null);
+  }
+}

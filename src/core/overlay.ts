@@ -1,0 +1,539 @@
+/**
+ * The overlay: the union of one optional upper layer over lower layers, with kernel overlayfs
+ * semantics (see ../shared/reference/overlay-semantics.md and native-notes/semantics.md). Methods
+ * are named after the syscalls they serve. Nothing here knows FUSE: errors are thrown as FsError
+ * (or Node's own fs errors, which carry the same codes) and the adapter turns them into -errno.
+ *
+ * Concurrency: reads run freely; everything that changes the upper (namespace changes, copy-ups,
+ * attribute changes) runs under one mutex, so the lookup cache and the upper never disagree.
+ */
+import {
+  close,
+  constants as fsConstants,
+  fdatasync,
+  fstat,
+  fsync,
+  ftruncate,
+  promises as fsp,
+  read,
+  write,
+} from 'node:fs';
+import { promisify } from 'node:util';
+import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
+import { RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
+import { CopyUp, type CopyUpEvent } from './copy-up.js';
+import { type Entry, hasLower, isDir, top, typeOf, upperOf } from './entry.js';
+import { fsError } from './errors.js';
+import type { OverlayFormat } from './format.js';
+import { InodeNumbers } from './inodes.js';
+import { Mutex } from './lock.js';
+import { Lookup } from './lookup.js';
+import { isWithin, join, nameOf, parentOf } from './paths.js';
+import type { WorkDir } from './workdir.js';
+
+const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = fsConstants;
+const O_ACCMODE = 0o3;
+const S_ISGID = 0o2000;
+
+const readFd = promisify(read);
+const writeFd = promisify(write);
+const fsyncFd = promisify(fsync);
+const fdatasyncFd = promisify(fdatasync);
+const closeFd = promisify(close);
+const ftruncateFd = promisify(ftruncate);
+const fstatFd = (fd: number): Promise<Stat> =>
+  new Promise((resolve, reject) =>
+    fstat(fd, { bigint: true }, (err, stat) => (err ? reject(err) : resolve(stat))),
+  );
+
+/** Who asks: new objects are owned by the caller, as on a plain filesystem. */
+export interface Caller {
+  uid: number;
+  gid: number;
+}
+
+/** Attributes of a merged object: the real stat of its top object plus what the overlay shows. */
+export interface Attributes {
+  stat: Stat;
+  ino: number;
+  nlink: number;
+}
+
+/** Union events, for traces and lessons. */
+export type UnionEvent =
+  | ({ type: 'copy-up' } & CopyUpEvent)
+  | { type: 'whiteout' | 'opaque' | 'create' | 'delete'; path: string };
+
+export interface OverlayLayers {
+  /** Lower layers, top first. Their `index` is their position in the whole stack. */
+  lowers: readonly ReadableLayer[];
+  /** The writable layer and its work directory; absent for a read-only union. */
+  upper?: { layer: WritableLayer; work: WorkDir };
+  format: OverlayFormat;
+}
+
+interface Handle {
+  fd: number;
+  /** Inode number shown through the mount: kept even after the file is unlinked. */
+  ino: number;
+}
+
+export class Overlay {
+  readonly lookup: Lookup;
+  readonly inodes = new InodeNumbers();
+  onEvent?: (event: UnionEvent) => void;
+
+  private readonly upper: WritableLayer | undefined;
+  private readonly work: WorkDir | undefined;
+  private readonly format: OverlayFormat;
+  private readonly copyUps: CopyUp | undefined;
+  private readonly mutex = new Mutex();
+  private readonly handles = new Map<number, Handle>();
+
+  constructor(layers: OverlayLayers) {
+    this.upper = layers.upper?.layer;
+    this.work = layers.upper?.work;
+    this.format = layers.format;
+    const stack = this.upper ? [this.upper, ...layers.lowers] : [...layers.lowers];
+    this.lookup = new Lookup(stack, this.upper, this.format, this.inodes);
+    if (this.upper && this.work) {
+      this.copyUps = new CopyUp(this.upper, this.work, this.format, this.lookup, this.inodes);
+      this.copyUps.onCopyUp = (e) => this.emit({ type: 'copy-up', ...e });
+    }
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  async getattr(path: string): Promise<Attributes> {
+    return this.attributesOf(await this.entry(path));
+  }
+
+  async fgetattr(fh: number): Promise<Attributes> {
+    const { fd, ino } = this.handle(fh);
+    const stat = await fstatFd(fd);
+    return { stat, ino, nlink: Number(stat.nlink) };
+  }
+
+  async readlink(path: string): Promise<string> {
+    const entry = await this.entry(path);
+    if (entry.type !== S_IFLNK) throw fsError('EINVAL');
+    const { layer, rel } = top(entry);
+    return layer.readlink(rel);
+  }
+
+  /** The merged listing: each name once, from the top-most layer, whiteouts and what they hide left out. */
+  async readdir(path: string): Promise<Entry[]> {
+    const dir = await this.entry(path);
+    if (!isDir(dir)) throw fsError('ENOTDIR');
+    const names = new Set<string>();
+    for (const { layer, rel } of dir.stack) {
+      for (const { name } of await layer.readdir(rel)) names.add(name);
+    }
+    // Each name resolves as a lookup would: whiteouts and the names they hide come back empty.
+    const entries = await Promise.all([...names].map((name) => this.lookup.findIn(dir, name)));
+    return entries.filter((entry): entry is Entry => entry !== undefined);
+  }
+
+  async attributesOf(entry: Entry): Promise<Attributes> {
+    const { layer, rel } = top(entry);
+    const stat = await layer.lstat(rel);
+    if (stat === undefined) throw fsError('ENOENT', entry.path);
+    // A merged directory reports one link, as the kernel does: its real count means nothing here.
+    const nlink = isDir(entry) && entry.stack.length > 1 ? 1 : Number(stat.nlink);
+    return { stat, ino: entry.ino, nlink };
+  }
+
+  async getxattr(path: string, name: string, caller: Caller): Promise<Buffer> {
+    if (!this.xattrVisible(name, caller)) throw fsError('ENODATA');
+    const { layer, rel } = top(await this.entry(path));
+    const value = layer.getxattr(rel, name);
+    if (value === undefined) throw fsError('ENODATA');
+    return value;
+  }
+
+  async listxattr(path: string, caller: Caller): Promise<string[]> {
+    const { layer, rel } = top(await this.entry(path));
+    return layer.listxattr(rel).filter((name) => this.xattrVisible(name, caller));
+  }
+
+  /** trusted.* needs CAP_SYS_ADMIN: the daemon has it, so it checks for the caller. */
+  private xattrVisible(name: string, caller: Caller): boolean {
+    if (this.format.isPrivateXattr(name)) return false;
+    return caller.uid === 0 || !name.startsWith('trusted.');
+  }
+
+  async statfs(): Promise<import('node:fs').BigIntStatsFs> {
+    const root = this.upper ?? (await this.entry('')).stack[0]!.layer;
+    return fsp.statfs(root.absolute(''), { bigint: true });
+  }
+
+  // ---- open files ---------------------------------------------------------------------------
+
+  /** Opens for I/O; a lower file opened for writing is copied up first, read-only never is. */
+  async open(path: string, flags: number): Promise<number> {
+    let entry = await this.entry(path);
+    const writing = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
+    if (writing && upperOf(entry, this.upper) === undefined) {
+      entry = await this.locked(() => this.copyUp(entry, (flags & O_TRUNC) !== 0));
+    }
+    const { layer, rel } = top(entry);
+    return this.track(await layer.open(rel, flags & ~(O_CREAT | O_EXCL)), entry.ino);
+  }
+
+  async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    return (await readFd(this.handle(fh).fd, buf, 0, length, position)).bytesRead;
+  }
+
+  async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    return (await writeFd(this.handle(fh).fd, buf, 0, length, position)).bytesWritten;
+  }
+
+  async fsync(fh: number, datasync: boolean): Promise<void> {
+    const { fd } = this.handle(fh);
+    await (datasync ? fdatasyncFd(fd) : fsyncFd(fd));
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    await ftruncateFd(this.handle(fh).fd, size);
+  }
+
+  async release(fh: number): Promise<void> {
+    const { fd } = this.handle(fh);
+    this.handles.delete(fh);
+    await closeFd(fd);
+  }
+
+  /** Closes every open file; for unmount. */
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.handles.keys()].map((fh) => this.release(fh)));
+  }
+
+  private track(fd: number, ino: number): number {
+    this.handles.set(fd, { fd, ino });
+    return fd;
+  }
+
+  private handle(fh: number): Handle {
+    const handle = this.handles.get(fh);
+    if (handle === undefined) throw fsError('EBADF');
+    return handle;
+  }
+
+  // ---- namespace changes ----------------------------------------------------------------------
+
+  async create(path: string, flags: number, mode: number, caller: Caller): Promise<number> {
+    const fh = await this.locked(async () => {
+      if ((await this.lookup.find(path)) !== undefined) {
+        if (flags & O_EXCL) throw fsError('EEXIST');
+        return undefined; // an existing file is opened like any other, below
+      }
+      let fd = -1;
+      await this.place(path, caller, S_IFREG, async (layer, rel) => {
+        fd = await layer.create(rel, (flags & ~O_TRUNC) | O_EXCL, mode & 0o7777);
+      });
+      return this.track(fd, (await this.entry(path)).ino);
+    });
+    return fh ?? this.open(path, flags);
+  }
+
+  async mkdir(path: string, mode: number, caller: Caller): Promise<void> {
+    await this.locked(() =>
+      this.place(path, caller, S_IFDIR, (layer, rel) => layer.mkdir(rel, mode & 0o7777)),
+    );
+  }
+
+  async mknod(path: string, mode: number, rdev: number, caller: Caller): Promise<void> {
+    // A 0/0 character device would be read back as a whiteout: the kernel refuses it too.
+    if (this.format.isWhiteoutRequest(mode, rdev)) throw fsError('EPERM');
+    await this.locked(() =>
+      this.place(path, caller, mode & S_IFMT, async (layer, rel) => layer.mknod(rel, mode, rdev)),
+    );
+  }
+
+  async symlink(target: string, path: string, caller: Caller): Promise<void> {
+    await this.locked(() =>
+      this.place(path, caller, S_IFLNK, (layer, rel) => layer.symlink(target, rel)),
+    );
+  }
+
+  async link(existingPath: string, path: string): Promise<void> {
+    await this.locked(async () => {
+      const source = await this.copyUp(await this.entry(existingPath));
+      if (isDir(source)) throw fsError('EPERM');
+      const upper = this.writable();
+      const sourceRel = upperOf(source, upper)!;
+      await this.place(path, undefined, source.type, (layer, rel) =>
+        layer.link(sourceRel, rel, upper),
+      );
+    });
+  }
+
+  async unlink(path: string): Promise<void> {
+    await this.locked(async () => {
+      const entry = await this.entry(path);
+      if (isDir(entry)) throw fsError('EISDIR');
+      await this.remove(entry);
+    });
+  }
+
+  async rmdir(path: string): Promise<void> {
+    await this.locked(async () => {
+      const entry = await this.entry(path);
+      if (!isDir(entry)) throw fsError('ENOTDIR');
+      if (path === '') throw fsError('EBUSY');
+      if ((await this.readdir(path)).length > 0) throw fsError('ENOTEMPTY');
+      await this.remove(entry);
+    });
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await this.locked(async () => {
+      const source = await this.entry(from);
+      const target = await this.lookup.find(to);
+      await this.checkRename(source, target, from, to);
+      if (target !== undefined && target.ino === source.ino && !isDir(source)) return;
+      await this.moveInUpper(source, target, from, to);
+    });
+  }
+
+  // ---- attribute changes ----------------------------------------------------------------------
+
+  async truncate(path: string, size: number): Promise<void> {
+    await this.locked(async () => {
+      const entry = await this.copyUp(await this.entry(path), size === 0);
+      await this.writable().truncate(upperOf(entry, this.upper)!, size);
+    });
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    await this.changeUpper(path, (upper, rel) => upper.chmod(rel, mode & 0o7777));
+  }
+
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    // (uid_t)-1 means "leave as is"; it arrives as 2^32-1.
+    const keep = (id: number): number => (id === 0xffffffff ? -1 : id);
+    await this.changeUpper(path, (upper, rel) =>
+      upper.chown(rel, { uid: keep(uid), gid: keep(gid) }),
+    );
+  }
+
+  async utimens(path: string, atime: Timespec, mtime: Timespec): Promise<void> {
+    await this.changeUpper(path, async (upper, rel) => upper.utimens(rel, atime, mtime));
+  }
+
+  async setxattr(
+    path: string,
+    name: string,
+    value: Buffer,
+    flags: number,
+    caller: Caller,
+  ): Promise<void> {
+    if (!this.xattrVisible(name, caller))
+      throw fsError(this.format.isPrivateXattr(name) ? 'EOPNOTSUPP' : 'EPERM');
+    const copy = Buffer.from(value); // the binding's buffer is only valid until the reply
+    await this.changeUpper(path, async (upper, rel) => upper.setxattr(rel, name, copy, flags));
+  }
+
+  async removexattr(path: string, name: string, caller: Caller): Promise<void> {
+    // Looking first avoids a copy-up for a removal that fails anyway (kernel ovl_xattr_set).
+    await this.getxattr(path, name, caller);
+    await this.changeUpper(path, async (upper, rel) => upper.removexattr(rel, name));
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  /** The entry at `path`; ENOENT when the merged view has no such name. */
+  async entry(path: string): Promise<Entry> {
+    const entry = await this.lookup.find(path);
+    if (entry === undefined) throw fsError('ENOENT', path);
+    return entry;
+  }
+
+  private writable(): WritableLayer {
+    if (this.upper === undefined) throw fsError('EROFS');
+    return this.upper;
+  }
+
+  private locked<T>(task: () => Promise<T>): Promise<T> {
+    this.writable();
+    return this.mutex.run(task);
+  }
+
+  private async copyUp(entry: Entry, truncate = false): Promise<Entry> {
+    this.writable();
+    return this.copyUps!.ensure(entry, { truncate });
+  }
+
+  private async changeUpper(
+    path: string,
+    change: (upper: WritableLayer, rel: string) => Promise<void>,
+  ): Promise<void> {
+    await this.locked(async () => {
+      const entry = await this.copyUp(await this.entry(path));
+      await change(this.writable(), upperOf(entry, this.upper)!);
+    });
+  }
+
+  /**
+   * Creates a new object at `path` (which must not exist in the merged view) through `build`.
+   * Over a whiteout it is built in the work directory and swapped in, so the lower object never
+   * shows through; a directory made there is opaque (kernel ovl_create_over_whiteout).
+   */
+  private async place(
+    path: string,
+    caller: Caller | undefined,
+    type: number,
+    build: (layer: WritableLayer, rel: string) => Promise<void>,
+  ): Promise<void> {
+    const upper = this.writable();
+    const parent = await this.parentDir(path);
+    if ((await this.lookup.find(path)) !== undefined) throw fsError('EEXIST');
+    const owner = caller && (await this.ownerFor(parent, caller));
+    const stale = await upper.lstat(path);
+    if (stale === undefined) {
+      await build(upper, path);
+      if (owner) await this.own(upper, path, owner, type);
+    } else {
+      const work = this.work!.layer;
+      const tmp = this.work!.tempName();
+      await build(work, tmp);
+      if (owner) await this.own(work, tmp, owner, type);
+      if (type === S_IFDIR) {
+        this.markOpaque(work, tmp, path);
+        upper.rename(tmp, path, RENAME_EXCHANGE, work);
+        await work.unlink(tmp);
+      } else {
+        upper.rename(tmp, path, 0, work);
+      }
+    }
+    this.lookup.forgetOne(path);
+    this.emit({ type: 'create', path });
+  }
+
+  /** The parent directory of `path`, copied up. */
+  private async parentDir(path: string): Promise<Entry> {
+    const parent = await this.entry(parentOf(path));
+    if (!isDir(parent)) throw fsError('ENOTDIR');
+    return this.copyUp(parent);
+  }
+
+  /** Owner of a new object: the caller, or the directory's group when it is set-group-ID. */
+  private async ownerFor(parent: Entry, caller: Caller): Promise<Caller & { setgid: boolean }> {
+    const attrs = await this.attributesOf(parent);
+    const setgid = (Number(attrs.stat.mode) & S_ISGID) !== 0;
+    return { uid: caller.uid, gid: setgid ? Number(attrs.stat.gid) : caller.gid, setgid };
+  }
+
+  private async own(
+    layer: WritableLayer,
+    rel: string,
+    owner: Caller & { setgid: boolean },
+    type: number,
+  ): Promise<void> {
+    if (owner.uid === 0 && owner.gid === 0 && !owner.setgid) return;
+    const mode = type === S_IFLNK ? 0 : Number((await layer.lstat(rel))!.mode);
+    await layer.chown(rel, owner);
+    // chown clears set-id bits; new directories of a set-group-ID directory keep that bit.
+    if (type !== S_IFLNK)
+      await layer.chmod(rel, (mode & 0o7777) | (type === S_IFDIR && owner.setgid ? S_ISGID : 0));
+  }
+
+  /** unlink and rmdir: a plain removal in the upper, or a whiteout when a lower has the name. */
+  private async remove(entry: Entry): Promise<void> {
+    const upper = this.writable();
+    const parent = await this.parentDir(entry.path);
+    const inUpper = upperOf(entry, upper) !== undefined;
+    const needsWhiteout =
+      hasLower(entry, upper) || (await this.lookup.lowerHas(parent, nameOf(entry.path)));
+    if (!needsWhiteout) {
+      if (isDir(entry)) await this.removeTree(upper, entry.path);
+      else await upper.unlink(entry.path);
+    } else {
+      const work = this.work!.layer;
+      const tmp = this.work!.tempName();
+      this.format.makeWhiteout(work, tmp);
+      if (!inUpper) {
+        upper.rename(tmp, entry.path, 0, work);
+      } else if (isDir(entry)) {
+        // Swap the whiteout in for the directory in one step, then drop the old directory.
+        upper.rename(tmp, entry.path, RENAME_EXCHANGE, work);
+        await this.removeTree(work, tmp);
+      } else {
+        upper.rename(tmp, entry.path, 0, work);
+      }
+      this.emit({ type: 'whiteout', path: entry.path });
+    }
+    this.lookup.forgetOne(entry.path);
+    this.emit({ type: 'delete', path: entry.path });
+  }
+
+  /** Removes an empty merged directory's upper copy: only whiteouts can be left in it. */
+  private async removeTree(layer: WritableLayer, rel: string): Promise<void> {
+    await fsp.rm(layer.absolute(rel), { recursive: true, force: true });
+  }
+
+  private async checkRename(
+    source: Entry,
+    target: Entry | undefined,
+    from: string,
+    to: string,
+  ): Promise<void> {
+    if (from === '' || to === '') throw fsError('EBUSY');
+    if (isDir(source) && isWithin(to, from) && to !== from) throw fsError('EINVAL');
+    const parent = await this.entry(parentOf(to));
+    if (!isDir(parent)) throw fsError('ENOTDIR');
+    if (target === undefined) return;
+    if (isDir(source) && !isDir(target)) throw fsError('ENOTDIR');
+    if (!isDir(source) && isDir(target)) throw fsError('EISDIR');
+    if (isDir(target) && to !== from && (await this.readdir(to)).length > 0)
+      throw fsError('ENOTEMPTY');
+  }
+
+  private async moveInUpper(
+    source: Entry,
+    target: Entry | undefined,
+    from: string,
+    to: string,
+  ): Promise<void> {
+    if (from === to) return;
+    const upper = this.writable();
+    // A directory that merges lower content cannot move without redirects: the kernel's default.
+    if (isDir(source) && hasLower(source, upper)) throw fsError('EXDEV');
+    const moved = await this.copyUp(source);
+    const fromParent = await this.parentDir(from);
+    await this.parentDir(to);
+    const leaveWhiteout = await this.lookup.lowerHas(fromParent, nameOf(from));
+    const targetParent = await this.entry(parentOf(to));
+    const coversLower = await this.lookup.lowerHas(targetParent, nameOf(to));
+    const targetStale = await upper.lstat(to);
+    if (isDir(moved) && coversLower) this.markOpaque(upper, from, to);
+    if (targetStale !== undefined && typeOf(targetStale) === S_IFDIR && target !== undefined) {
+      // An empty merged directory can hold whiteouts: clear them so rename(2) may replace it.
+      await this.clearWhiteouts(to);
+    }
+    if (isDir(moved) && targetStale !== undefined && this.format.isWhiteout(targetStale)) {
+      // A directory cannot replace a whiteout (a character device): swap them instead.
+      upper.rename(from, to, RENAME_EXCHANGE);
+      if (!leaveWhiteout) await upper.unlink(from);
+    } else {
+      upper.rename(from, to, leaveWhiteout ? RENAME_WHITEOUT : 0);
+    }
+    if (leaveWhiteout) this.emit({ type: 'whiteout', path: from });
+    this.lookup.forget(from);
+    this.lookup.forget(to);
+  }
+
+  private async clearWhiteouts(rel: string): Promise<void> {
+    const upper = this.writable();
+    for (const { name } of await upper.readdir(rel)) await upper.unlink(join(rel, name));
+  }
+
+  private markOpaque(layer: WritableLayer, rel: string, path: string): void {
+    this.format.markOpaque(layer, rel);
+    this.emit({ type: 'opaque', path });
+  }
+
+  private emit(event: UnionEvent): void {
+    this.onEvent?.(event);
+  }
+}

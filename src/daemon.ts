@@ -1,0 +1,108 @@
+/**
+ * Serving a union in this process: layers, overlay, FUSE adapter and binding wired together, and
+ * the mount's lifecycle (stale-mount recovery, unmount, clean-up of an ephemeral upper).
+ *
+ * The process that serves a mount must not use the mount itself: a synchronous fs call on it would
+ * wait for this very event loop. The CLI runs it as its own process; the library API starts a
+ * child process (see api.ts).
+ */
+import { existsSync, promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { UnionConfig } from './config.js';
+import { OverlayFormat } from './core/format.js';
+import { Overlay, type UnionEvent } from './core/overlay.js';
+import { WorkDir } from './core/workdir.js';
+import { UnionmountError } from './errors.js';
+import { createOps } from './fuse/adapter.js';
+import { FuseBinding } from './fuse/binding.js';
+import { clearStaleMount, mountAt } from './fuse/mounts.js';
+import { DiskLayer, WritableDiskLayer } from './layers/disk.js';
+
+export interface ServeHooks {
+  onEvent?: (event: UnionEvent) => void;
+  log?: (message: string) => void;
+}
+
+export interface ServedUnion {
+  readonly config: UnionConfig;
+  readonly overlay: Overlay;
+  /** Where writes land (a temporary directory with --ephemeral). */
+  readonly upper: string | undefined;
+  /** Unmounts; rejects with EBUSY when files are open, unless `lazy`. */
+  unmount(options?: { lazy?: boolean }): Promise<void>;
+  /** Settles once the mount is gone, by unmount() or from outside (fusermount -u). */
+  readonly closed: Promise<void>;
+}
+
+const EXTERNAL_UNMOUNT_POLL_MS = 1000;
+
+export async function serveUnion(config: UnionConfig, hooks: ServeHooks = {}): Promise<ServedUnion> {
+  // The kernel applied the caller's umask already; ours must not mask modes a second time.
+  process.umask(0);
+  const scratch = config.ephemeral ? await fsp.mkdtemp(join(tmpdir(), 'unionmount-')) : undefined;
+  const upperDir = scratch ? join(scratch, 'upper') : config.upper;
+  const workDir = scratch ? join(scratch, 'work') : config.work;
+  const overlay = await openOverlay(config.lowers, upperDir, workDir);
+  overlay.onEvent = hooks.onEvent;
+
+  if (config.force) await clearStaleMount(config.mountpoint);
+  let binding: FuseBinding | undefined;
+  const ops = createOps(overlay, { context: () => binding!.context(), log: hooks.log });
+  binding = new FuseBinding(config.mountpoint, ops, {
+    allowOther: config.allowOther,
+    readOnly: upperDir === undefined,
+    timeouts: config.cache ? { entry: 1, attr: 1, negative: 1 } : { entry: 0, attr: 0, negative: 0 },
+  });
+  try {
+    await binding.mount();
+  } catch (err) {
+    if (scratch) await fsp.rm(scratch, { recursive: true, force: true });
+    throw new UnionmountError(`mountpoint ${config.mountpoint}: mount failed: ${(err as Error).message}`);
+  }
+
+  let finished!: () => void;
+  const closed = new Promise<void>((resolve) => (finished = resolve));
+  const cleanUp = async (): Promise<void> => {
+    clearInterval(watcher);
+    await overlay.releaseAll();
+    if (scratch) await fsp.rm(scratch, { recursive: true, force: true });
+    finished();
+  };
+  const watcher = setInterval(() => {
+    if (mountAt(config.mountpoint)?.fstype !== 'fuse.unionmount') void cleanUp();
+  }, EXTERNAL_UNMOUNT_POLL_MS);
+
+  return {
+    config,
+    overlay,
+    upper: upperDir,
+    closed,
+    async unmount(options = {}) {
+      await binding.unmount(options);
+      await cleanUp();
+    },
+  };
+}
+
+/** Builds the overlay over real directories, creating and cleaning the work directory. */
+export async function openOverlay(
+  lowers: readonly string[],
+  upper?: string,
+  work?: string,
+): Promise<Overlay> {
+  const format = new OverlayFormat();
+  const lowerLayers = lowers.map((dir, i) => new DiskLayer(i + 1, dir));
+  if (upper === undefined || work === undefined) return new Overlay({ lowers: lowerLayers, format });
+  // The kernel's layout: temporary objects live in <workdir>/work.
+  const scratch = join(work, 'work');
+  if (!existsSync(upper)) await fsp.mkdir(upper, { recursive: true, mode: 0o755 });
+  await fsp.mkdir(scratch, { recursive: true, mode: 0o700 });
+  const workDir = new WorkDir(new WritableDiskLayer(-1, scratch));
+  await workDir.clean();
+  return new Overlay({
+    lowers: lowerLayers,
+    upper: { layer: new WritableDiskLayer(0, upper), work: workDir },
+    format,
+  });
+}

@@ -1,0 +1,188 @@
+/**
+ * The FUSE adapter: fuse-native's callback ops over the overlay's async methods. This is the one
+ * place where errors become -errno: FsError and Node's fs errors by their code, anything else is a
+ * bug and becomes EIO with a log line (the mount must never die of it).
+ */
+import type { Attributes, Caller, Overlay } from '../core/overlay.js';
+import { errnoOf } from '../core/errors.js';
+import { fromFusePath, parentOf } from '../core/paths.js';
+import type { CallerContext, Done, FuseOps, FuseStat, FuseStatfs, FuseTime, Reply } from './ops.js';
+
+const EIO = 5;
+
+export interface AdapterOptions {
+  /** The caller of the request being served; valid synchronously at op entry. */
+  context: () => CallerContext;
+  /** Where unexpected errors are reported. */
+  log?: (message: string) => void;
+}
+
+export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps {
+  const log =
+    options.log ?? ((message: string) => process.stderr.write(`unionmount: ${message}\n`));
+
+  function toErrno(err: unknown, op: string): number {
+    const errno = errnoOf(err);
+    if (errno !== undefined) return -errno;
+    log(`${op}: unexpected error, answered EIO: ${(err as Error)?.stack ?? String(err)}`);
+    return -EIO;
+  }
+
+  /** Runs an op and replies once with its value or its errno. */
+  function serve<T>(op: string, reply: Reply<T>, task: () => Promise<T>): void {
+    task().then(
+      (value) => reply(0, value),
+      (err: unknown) => reply(toErrno(err, op)),
+    );
+  }
+
+  function done(op: string, cb: Done, task: () => Promise<void>): void {
+    serve(op, (errno) => cb(errno), task);
+  }
+
+  const caller = (): Caller => {
+    const { uid, gid } = options.context();
+    return { uid, gid };
+  };
+  const rel = fromFusePath;
+
+  return {
+    init: (cb) => cb(0),
+    statfs: (_path, reply) => serve('statfs', reply, async () => toStatfs(await overlay.statfs())),
+    getattr: (path, reply) =>
+      serve('getattr', reply, async () => toFuseStat(await overlay.getattr(rel(path)))),
+    fgetattr: (_path, fh, reply) =>
+      serve('fgetattr', reply, async () => toFuseStat(await overlay.fgetattr(fh))),
+    access: (path, _mode, cb) =>
+      done('access', cb, async () => void (await overlay.getattr(rel(path)))),
+    readlink: (path, reply) => serve('readlink', reply, () => overlay.readlink(rel(path))),
+    readdir: (path, reply) => {
+      listing(overlay, rel(path)).then(
+        ({ names, stats }) => reply(0, names, stats),
+        (err: unknown) => reply(toErrno(err, 'readdir')),
+      );
+    },
+    open: (path, flags, reply) => serve('open', reply, () => overlay.open(rel(path), flags)),
+    create: (path, flags, mode, reply) => {
+      const who = caller();
+      serve('create', reply, () => overlay.create(rel(path), flags, mode, who));
+    },
+    read: (_path, fh, buf, length, position, reply) =>
+      serve('read', reply, () => overlay.read(fh, buf, length, position)),
+    write: (_path, fh, buf, length, position, reply) =>
+      serve('write', reply, () => overlay.write(fh, buf, length, position)),
+    flush: (_path, _fh, cb) => cb(0),
+    fsync: (_path, datasync, fh, cb) => done('fsync', cb, () => overlay.fsync(fh, datasync)),
+    release: (_path, fh, cb) => done('release', cb, () => overlay.release(fh)),
+    truncate: (path, size, cb) => done('truncate', cb, () => overlay.truncate(rel(path), size)),
+    ftruncate: (_path, fh, size, cb) => done('ftruncate', cb, () => overlay.ftruncate(fh, size)),
+    mkdir: (path, mode, cb) => {
+      const who = caller();
+      done('mkdir', cb, () => overlay.mkdir(rel(path), mode, who));
+    },
+    mknod: (path, mode, rdev, cb) => {
+      const who = caller();
+      done('mknod', cb, () => overlay.mknod(rel(path), mode, rdev, who));
+    },
+    symlink: (target, path, cb) => {
+      const who = caller();
+      done('symlink', cb, () => overlay.symlink(target, rel(path), who));
+    },
+    link: (target, path, cb) => done('link', cb, () => overlay.link(rel(target), rel(path))),
+    rmdir: (path, cb) => done('rmdir', cb, () => overlay.rmdir(rel(path))),
+    unlink: (path, cb) => done('unlink', cb, () => overlay.unlink(rel(path))),
+    rename: (src, dest, cb) => done('rename', cb, () => overlay.rename(rel(src), rel(dest))),
+    chmod: (path, mode, cb) => done('chmod', cb, () => overlay.chmod(rel(path), mode)),
+    chown: (path, uid, gid, cb) => done('chown', cb, () => overlay.chown(rel(path), uid, gid)),
+    utimens: (path, atime, mtime, cb) =>
+      done('utimens', cb, () => overlay.utimens(rel(path), timespec(atime), timespec(mtime))),
+    getxattr: (path, name, reply) => {
+      const who = caller();
+      serve('getxattr', reply, () => overlay.getxattr(rel(path), name, who));
+    },
+    listxattr: (path, reply) => {
+      const who = caller();
+      serve('listxattr', reply, () => overlay.listxattr(rel(path), who));
+    },
+    setxattr: (path, name, value, flags, cb) => {
+      const who = caller();
+      done('setxattr', cb, () => overlay.setxattr(rel(path), name, value, flags, who));
+    },
+    removexattr: (path, name, cb) => {
+      const who = caller();
+      done('removexattr', cb, () => overlay.removexattr(rel(path), name, who));
+    },
+  };
+}
+
+/** The merged listing with `.` and `..`, each with the type and inode number readdir reports. */
+async function listing(
+  overlay: Overlay,
+  path: string,
+): Promise<{ names: string[]; stats: FuseStat[] }> {
+  const dir = await overlay.entry(path);
+  const parent = path === '' ? dir : await overlay.entry(parentOf(path));
+  const entries = await overlay.readdir(path);
+  const names = ['.', '..', ...entries.map((e) => e.path.slice(e.path.lastIndexOf('/') + 1))];
+  const stats = [dir, parent, ...entries].map((e) => direntStat(e.type, e.ino));
+  return { names, stats };
+}
+
+const ZERO = 0n;
+
+/** readdir only reads the type and the inode number. */
+function direntStat(type: number, ino: number): FuseStat {
+  return {
+    mode: type,
+    ino,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    dev: 0,
+    nlink: 0,
+    rdev: 0,
+    blksize: 0,
+    blocks: 0,
+    atimeNs: ZERO,
+    mtimeNs: ZERO,
+    ctimeNs: ZERO,
+  };
+}
+
+function toFuseStat({ stat, ino, nlink }: Attributes): FuseStat {
+  return {
+    mode: Number(stat.mode),
+    uid: Number(stat.uid),
+    gid: Number(stat.gid),
+    size: Number(stat.size),
+    dev: Number(stat.dev),
+    nlink,
+    ino,
+    rdev: Number(stat.rdev),
+    blksize: Number(stat.blksize),
+    blocks: Number(stat.blocks),
+    atimeNs: stat.atimeNs,
+    mtimeNs: stat.mtimeNs,
+    ctimeNs: stat.ctimeNs,
+  };
+}
+
+function toStatfs(s: import('node:fs').BigIntStatsFs): FuseStatfs {
+  return {
+    bsize: Number(s.bsize),
+    frsize: Number(s.bsize),
+    blocks: Number(s.blocks),
+    bfree: Number(s.bfree),
+    bavail: Number(s.bavail),
+    files: Number(s.files),
+    ffree: Number(s.ffree),
+    favail: Number(s.ffree),
+    fsid: 0,
+    flag: 0,
+    namemax: 255,
+  };
+}
+
+function timespec(time: FuseTime): readonly [number, number] {
+  return [time.sec, time.nsec];
+}
