@@ -7,14 +7,16 @@ cd "$(dirname "$0")/.."
 app=examples/layers/app base=examples/layers/base
 tmp=$(mktemp -d /tmp/unionmount-example.XXXXXX)
 upper=$tmp/container mnt=$tmp/mnt
-mkdir -p "$mnt"
+mkdir -p "$mnt" "$upper"
 before=$(cd examples/layers && find . -type f -exec sha256sum {} + | sort)
+root=$(pwd)
+unionmount() { node "$root/dist/cli/main.js" "$@"; }
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; eval "$@"; }
 
-node dist/cli/main.js --lower "$app:$base" --upper "$upper" --trace "$mnt" 2>"$tmp/trace.log" &
+unionmount --lower "$app:$base" --upper "$upper" --trace "$mnt" 2>"$tmp/trace.log" &
 daemon=$!
-trap 'node dist/cli/main.js umount --lazy "$mnt" 2>/dev/null || true; wait $daemon 2>/dev/null || true; rm -rf "$tmp"' EXIT
+trap 'unionmount umount --lazy "$mnt" 2>/dev/null || true; wait $daemon 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
 mountpoint -q "$mnt" || { cat "$tmp/trace.log" >&2; exit 1; }
 
@@ -31,9 +33,8 @@ run "ls -l container/etc/motd                                 # a whiteout: char
 run "cat container/var/log/boot.log                           # the copied-up file"
 say "union events (--trace)"; cat trace.log
 run "unionmount umount mnt"
-cd - >/dev/null
-node dist/cli/main.js umount "$mnt"
 wait $daemon
+cd "$root"
 after=$(cd examples/layers && find . -type f -exec sha256sum {} + | sort)
 say "sha256sum of every file in the image layers, before and after"
 if [ "$before" = "$after" ]; then echo "unchanged: the image layers were never written"; else echo "CHANGED"; exit 1; fi

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, type UnionOptions } from './config.js';
-import { clearStaleMount, mountAt, unmount } from './fuse/mounts.js';
+import { clearStaleMount, mountAt } from './fuse/mounts.js';
 import { startDaemon, type Daemon } from './spawn.js';
 
 export interface MountUnionOptions extends Omit<UnionOptions, 'mountpoint' | 'debug'> {
@@ -32,7 +32,7 @@ export async function mountUnion(options: MountUnionOptions): Promise<MountedUni
   const mountpoint = options.mountpoint ?? (await mkdtemp(join(tmpdir(), 'unionmount-mnt-')));
   try {
     const config = await resolveConfig({ ...options, mountpoint });
-    const daemon = await startDaemon(cliArgs(options, config.mountpoint), config.mountpoint);
+    const daemon = await startDaemon(cliArgs(options, config.mountpoint));
     return handle(daemon, config.mountpoint, config.lowers, config.upper, ownMountpoint);
   } catch (err) {
     if (ownMountpoint) await rm(mountpoint, { recursive: true, force: true });
@@ -64,12 +64,12 @@ function handle(
     daemon.child.once('exit', () => resolve());
   });
   const stop = async (): Promise<void> => {
-    if (mountAt(mountpoint) !== undefined) {
-      await unmount(mountpoint).catch(() => clearStaleMount(mountpoint));
-    }
+    // The daemon unmounts itself on SIGTERM; a mount left behind after that is cleared.
+    daemon.child.kill('SIGTERM');
     const timer = setTimeout(() => void forceStop(daemon, mountpoint), EXIT_WAIT_MS);
     await exited;
     clearTimeout(timer);
+    if (mountAt(mountpoint) !== undefined) await clearStaleMount(mountpoint);
     daemon.dispose();
     if (ownMountpoint) await rm(mountpoint, { recursive: true, force: true });
   };

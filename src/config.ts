@@ -3,7 +3,7 @@
  * is one UnionmountError whose message names the path and the problem.
  */
 import { existsSync, promises as fsp, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { UnionmountError } from './errors.js';
 import { isStale, mountAt } from './fuse/mounts.js';
 
@@ -70,7 +70,7 @@ export async function resolveConfig(options: UnionOptions): Promise<UnionConfig>
   const upper =
     options.upper === undefined ? undefined : await directory(options.upper, 'upper layer');
   const work = upper === undefined ? undefined : await workDir(upper, options.work);
-  const mountpoint = await directory(options.mountpoint, 'mountpoint');
+  const mountpoint = await mountpointDir(options);
 
   const layers: [string, string][] = [
     ...lowers.map((l, i): [string, string] => [`lower layer ${options.lowers[i]}`, l]),
@@ -79,9 +79,9 @@ export async function resolveConfig(options: UnionOptions): Promise<UnionConfig>
   ];
   checkOverlaps(layers);
   for (const [role, dir] of layers) {
-    if (inside(mountpoint, dir)) throw usage(`mountpoint ${options.mountpoint}: inside the ${role}`);
+    if (inside(mountpoint, dir))
+      throw usage(`mountpoint ${options.mountpoint}: inside the ${role}`);
   }
-  await checkMountpoint(mountpoint, options);
   if (work !== undefined && !existsSync(work)) await fsp.mkdir(work, { mode: 0o700 });
   return {
     lowers,
@@ -116,8 +116,15 @@ function checkOverlaps(layers: [string, string][]): void {
   }
 }
 
-async function checkMountpoint(mountpoint: string, options: UnionOptions): Promise<void> {
-  if (mountAt(mountpoint) === undefined) return;
+/** The mountpoint, checked without touching a mount there (a dead one would fail every call). */
+async function mountpointDir(options: UnionOptions): Promise<string> {
+  const path = resolve(options.mountpoint);
+  if (mountAt(path) === undefined) return directory(options.mountpoint, 'mountpoint');
+  await checkMounted(path, options);
+  return path;
+}
+
+async function checkMounted(mountpoint: string, options: UnionOptions): Promise<void> {
   if (await isStale(mountpoint)) {
     if (options.force) return;
     throw usage(
@@ -127,4 +134,3 @@ async function checkMountpoint(mountpoint: string, options: UnionOptions): Promi
   }
   throw usage(`mountpoint ${options.mountpoint}: already mounted`);
 }
-

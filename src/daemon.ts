@@ -37,7 +37,10 @@ export interface ServedUnion {
 
 const EXTERNAL_UNMOUNT_POLL_MS = 1000;
 
-export async function serveUnion(config: UnionConfig, hooks: ServeHooks = {}): Promise<ServedUnion> {
+export async function serveUnion(
+  config: UnionConfig,
+  hooks: ServeHooks = {},
+): Promise<ServedUnion> {
   // The kernel applied the caller's umask already; ours must not mask modes a second time.
   process.umask(0);
   const scratch = config.ephemeral ? await fsp.mkdtemp(join(tmpdir(), 'unionmount-')) : undefined;
@@ -47,18 +50,27 @@ export async function serveUnion(config: UnionConfig, hooks: ServeHooks = {}): P
   overlay.onEvent = hooks.onEvent;
 
   if (config.force) await clearStaleMount(config.mountpoint);
-  let binding: FuseBinding | undefined;
-  const ops = createOps(overlay, { context: () => binding!.context(), log: hooks.log });
-  binding = new FuseBinding(config.mountpoint, ops, {
+  const ops = createOps(overlay, { context: () => binding.context(), log: hooks.log });
+  // Names may be cached: every change goes through the mount. Attributes may not: libfuse 2 gives
+  // each name of a hard-linked file its own kernel inode, whose cached size and nlink go stale.
+  const timeout = config.cache ? 1 : 0;
+  const binding: FuseBinding = new FuseBinding(config.mountpoint, ops, {
     allowOther: config.allowOther,
-    readOnly: upperDir === undefined,
-    timeouts: config.cache ? { entry: 1, attr: 1, negative: 1 } : { entry: 0, attr: 0, negative: 0 },
+    // The kernel checks permissions against the modes we report, as on a plain filesystem.
+    defaultPermissions: true,
+    attrTimeout: 0,
+    entryTimeout: timeout,
+    negativeTimeout: timeout,
+    extra: upperDir === undefined ? ['ro'] : [],
+    log: hooks.log,
   });
   try {
     await binding.mount();
   } catch (err) {
     if (scratch) await fsp.rm(scratch, { recursive: true, force: true });
-    throw new UnionmountError(`mountpoint ${config.mountpoint}: mount failed: ${(err as Error).message}`);
+    throw new UnionmountError(
+      `mountpoint ${config.mountpoint}: mount failed: ${(err as Error).message}`,
+    );
   }
 
   let finished!: () => void;
@@ -93,7 +105,8 @@ export async function openOverlay(
 ): Promise<Overlay> {
   const format = new OverlayFormat();
   const lowerLayers = lowers.map((dir, i) => new DiskLayer(i + 1, dir));
-  if (upper === undefined || work === undefined) return new Overlay({ lowers: lowerLayers, format });
+  if (upper === undefined || work === undefined)
+    return new Overlay({ lowers: lowerLayers, format });
   // The kernel's layout: temporary objects live in <workdir>/work.
   const scratch = join(work, 'work');
   if (!existsSync(upper)) await fsp.mkdir(upper, { recursive: true, mode: 0o755 });

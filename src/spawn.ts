@@ -3,15 +3,16 @@
  * helper (which then leaves it running) and by the library API (which owns it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import type { Readable } from 'node:stream';
 import { openSync, readFileSync, rmSync, closeSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UnionmountError } from './errors.js';
-import { mountAt } from './fuse/mounts.js';
 
 export const CLI = fileURLToPath(new URL('./cli/main.js', import.meta.url));
-const POLL_MS = 20;
+export const READY_FD_ENV = 'UNIONMOUNT_READY_FD';
 
 export interface Daemon {
   child: ChildProcess;
@@ -21,18 +22,20 @@ export interface Daemon {
   dispose(): void;
 }
 
-/** Runs `unionmount ARGS...` and resolves once `mountpoint` shows a unionmount mount. */
+/** Runs `unionmount ARGS...` and resolves once the daemon has mounted. */
 export async function startDaemon(
   args: string[],
-  mountpoint: string,
   options: { detached?: boolean; timeoutMs?: number } = {},
 ): Promise<Daemon> {
   const logDir = mkdtempSync(join(tmpdir(), 'unionmount-log-'));
   const logPath = join(logDir, 'daemon.log');
   const logFd = openSync(logPath, 'w');
+  // The daemon says "ready" on fd 3 once mounted: the mount table alone cannot tell a new mount
+  // from a stale one at the same place (mount ids are reused).
   const child = spawn(process.execPath, [CLI, ...args], {
-    stdio: ['ignore', logFd, logFd],
+    stdio: ['ignore', logFd, logFd, 'pipe'],
     detached: options.detached ?? false,
+    env: { ...process.env, [READY_FD_ENV]: '3' },
   });
   closeSync(logFd);
   const daemon: Daemon = {
@@ -40,17 +43,19 @@ export async function startDaemon(
     log: () => readFileSync(logPath, 'utf8'),
     dispose: () => rmSync(logDir, { recursive: true, force: true }),
   };
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  while (mountAt(mountpoint)?.fstype !== 'fuse.unionmount') {
-    if (exited || Date.now() > deadline) {
-      if (!exited) child.kill('SIGKILL');
-      const reason = lastLine(daemon.log()) ?? 'the daemon did not mount in time';
-      daemon.dispose();
-      throw new UnionmountError(reason.replace(/^unionmount: /, ''));
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  const ready = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), options.timeoutMs ?? 30_000);
+    const pipe = child.stdio[3] as Readable;
+    pipe.once('data', () => resolve(true));
+    child.once('exit', () => resolve(false));
+    void once(pipe, 'close').then(() => clearTimeout(timer));
+  });
+  (child.stdio[3] as Readable).destroy();
+  if (!ready) {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    const reason = lastLine(daemon.log()) ?? 'the daemon did not mount in time';
+    daemon.dispose();
+    throw new UnionmountError(reason.replace(/^unionmount: /, ''));
   }
   return daemon;
 }

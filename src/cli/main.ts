@@ -4,13 +4,14 @@
  * one line on stderr (`unionmount: <path>: <problem>`) and a non-zero exit code:
  * 1 the operation failed, 2 bad usage or bad input (nothing was changed).
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync, writeSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { resolveConfig, splitLowers } from '../config.js';
 import { serveUnion, type ServedUnion } from '../daemon.js';
 import { UnionmountError } from '../errors.js';
 import { isMain } from './is-main.js';
 import { clearStaleMount, isFuse, isStale, mountAt, unmount } from '../fuse/mounts.js';
+import { READY_FD_ENV } from '../spawn.js';
 import { formatEvent } from '../trace.js';
 
 const packageJson = JSON.parse(
@@ -51,7 +52,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
     .argument('<mountpoint>', 'an existing directory')
     .requiredOption('--lower <dirs>', 'lower layers, top first, separated by ":" (read-only)')
     .option('--upper <dir>', 'the writable layer (omit for a read-only union)')
-    .option('--work <dir>', 'scratch directory on the upper\'s filesystem (default: <upper>.work)')
+    .option('--work <dir>', "scratch directory on the upper's filesystem (default: <upper>.work)")
     .option('--ephemeral', 'write to a temporary upper that is deleted at unmount')
     .option('--allow-other', 'let other users use the mount (with kernel permission checks)')
     .option('--force', 'clear a stale mount at MOUNTPOINT first')
@@ -72,12 +73,17 @@ export function buildProgram(io: CliIO = defaultIO): Command {
         force: flags.force,
         cache: flags.cache,
       });
+      // Signals are caught from the start: one that arrives while mounting unmounts right after.
+      const signals = new SignalledUnmount(mountpoint, io);
       const union = await serveUnion(config, {
         onEvent: flags.trace ? (event) => io.err(`${formatEvent(event)}\n`) : undefined,
         log: (message) => io.err(`unionmount: ${message}\n`),
       });
-      io.err(`unionmount: mounted at ${mountpoint} (writes go to ${union.upper ?? 'nowhere: read-only'})\n`);
-      unmountOnSignals(union, mountpoint, io);
+      io.err(
+        `unionmount: mounted at ${mountpoint} (writes go to ${union.upper ?? 'nowhere: read-only'})\n`,
+      );
+      signals.attach(union);
+      tellReady();
       await union.closed;
     });
 
@@ -94,9 +100,10 @@ export function buildProgram(io: CliIO = defaultIO): Command {
       if (mount === undefined || !isFuse(mount))
         throw new UnionmountError(`${mountpoint}: not a unionmount mount`, 2);
       if (await isStale(absolute)) await clearStaleMount(absolute);
-      else await unmount(absolute, { lazy: flags.lazy }).catch((err: Error) => {
-        throw new UnionmountError(`${mountpoint}: ${busyOr(err)}`);
-      });
+      else
+        await unmount(absolute, { lazy: flags.lazy }).catch((err: Error) => {
+          throw new UnionmountError(`${mountpoint}: ${busyOr(err)}`);
+        });
     });
 
   return program;
@@ -109,18 +116,43 @@ function busyOr(err: Error): string {
 }
 
 /** SIGINT, SIGTERM, SIGHUP: unmount; when busy say so and keep serving, detach on a second signal. */
-function unmountOnSignals(union: ServedUnion, mountpoint: string, io: CliIO): void {
-  let asked = false;
-  const onSignal = (): void => {
-    const lazy = asked;
-    asked = true;
-    union.unmount({ lazy }).catch((err: Error) => {
-      io.err(
-        `unionmount: ${mountpoint}: ${busyOr(err)}; still serving (signal again to detach lazily)\n`,
+class SignalledUnmount {
+  private union: ServedUnion | undefined;
+  private signals = 0;
+
+  constructor(
+    private readonly mountpoint: string,
+    private readonly io: CliIO,
+  ) {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(signal, () => {
+        this.signals++;
+        this.unmount();
+      });
+    }
+  }
+
+  attach(union: ServedUnion): void {
+    this.union = union;
+    if (this.signals > 0) this.unmount();
+  }
+
+  private unmount(): void {
+    if (this.union === undefined) return;
+    this.union.unmount({ lazy: this.signals > 1 }).catch((err: Error) => {
+      this.io.err(
+        `unionmount: ${this.mountpoint}: ${busyOr(err)}; still serving (signal again to detach lazily)\n`,
       );
     });
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+  }
+}
+
+/** Tells the process that started us (spawn.ts) that the mount is ready. */
+function tellReady(): void {
+  const fd = Number(process.env[READY_FD_ENV]);
+  if (!Number.isInteger(fd) || fd < 3) return;
+  writeSync(fd, 'ready\n');
+  closeSync(fd);
 }
 
 /** Runs the CLI and returns the exit code. */
@@ -140,5 +172,6 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
 }
 
 if (isMain(import.meta.url)) {
-  process.exitCode = await run(process.argv.slice(2));
+  // Exit explicitly: once the mount is gone, the binding's FUSE thread has nothing left to serve.
+  process.exit(await run(process.argv.slice(2)));
 }

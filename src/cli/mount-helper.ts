@@ -10,8 +10,26 @@ import { startDaemon } from '../spawn.js';
 
 /** Options mount(8) passes along that mean nothing to a FUSE daemon. */
 const GENERIC = new Set([
-  'rw', 'defaults', 'auto', 'noauto', 'user', 'nouser', 'users', 'owner', '_netdev', 'nofail',
-  'suid', 'nosuid', 'dev', 'nodev', 'exec', 'noexec', 'atime', 'noatime', 'relatime', 'x-systemd.automount',
+  'rw',
+  'defaults',
+  'auto',
+  'noauto',
+  'user',
+  'nouser',
+  'users',
+  'owner',
+  '_netdev',
+  'nofail',
+  'suid',
+  'nosuid',
+  'dev',
+  'nodev',
+  'exec',
+  'noexec',
+  'atime',
+  'noatime',
+  'relatime',
+  'x-systemd.automount',
 ]);
 
 /** Translates `-o` options into the CLI's flags. */
@@ -74,8 +92,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     const mountpoint = positional[1];
     if (mountpoint === undefined)
-      throw new UnionmountError('usage: mount.fuse.unionmount SOURCE MOUNTPOINT -o lowerdir=...', 2);
-    const daemon = await startDaemon(helperArgs(options, mountpoint), mountpoint, { detached: true });
+      throw new UnionmountError(
+        'usage: mount.fuse.unionmount SOURCE MOUNTPOINT -o lowerdir=...',
+        2,
+      );
+    const daemon = await startDaemon(helperArgs(options, mountpoint), {
+      detached: true,
+    });
     daemon.child.unref();
     return 0;
   } catch (err) {

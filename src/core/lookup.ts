@@ -46,16 +46,16 @@ export class Lookup {
 
   private async root(): Promise<Entry> {
     const stack: LayerPath[] = [];
-    let stat: Stat | undefined;
+    const stats: Stat[] = [];
     for (const layer of this.layers) {
-      const s = await layer.lstat('');
-      if (s === undefined) continue;
+      const stat = await layer.lstat('');
+      if (stat === undefined) continue;
       stack.push({ layer, rel: '' });
-      stat ??= s;
+      stats.push(stat);
       if (this.format.isOpaque(layer, '')) break;
     }
-    if (stat === undefined) throw new Error('no layer root could be read');
-    return { path: '', type: constants.S_IFDIR, stack, ino: this.inodeOf(stack, [stat]) };
+    if (stack.length === 0) throw new Error('no layer root could be read');
+    return { path: '', type: constants.S_IFDIR, stack, ino: this.inodeOf(stack, stats) };
   }
 
   /** Resolves `name` in directory `parent` (namei.c ovl_lookup_single, once per layer). */

@@ -246,7 +246,7 @@ export class Overlay {
     // A 0/0 character device would be read back as a whiteout: the kernel refuses it too.
     if (this.format.isWhiteoutRequest(mode, rdev)) throw fsError('EPERM');
     await this.locked(() =>
-      this.place(path, caller, mode & S_IFMT, async (layer, rel) => layer.mknod(rel, mode, rdev)),
+      this.place(path, caller, mode & S_IFMT, (layer, rel) => layer.mknod(rel, mode, rdev)),
     );
   }
 
@@ -318,7 +318,7 @@ export class Overlay {
   }
 
   async utimens(path: string, atime: Timespec, mtime: Timespec): Promise<void> {
-    await this.changeUpper(path, async (upper, rel) => upper.utimens(rel, atime, mtime));
+    await this.changeUpper(path, (upper, rel) => upper.utimens(rel, atime, mtime));
   }
 
   async setxattr(
@@ -330,14 +330,13 @@ export class Overlay {
   ): Promise<void> {
     if (!this.xattrVisible(name, caller))
       throw fsError(this.format.isPrivateXattr(name) ? 'EOPNOTSUPP' : 'EPERM');
-    const copy = Buffer.from(value); // the binding's buffer is only valid until the reply
-    await this.changeUpper(path, async (upper, rel) => upper.setxattr(rel, name, copy, flags));
+    await this.changeUpper(path, (upper, rel) => upper.setxattr(rel, name, value, flags));
   }
 
   async removexattr(path: string, name: string, caller: Caller): Promise<void> {
     // Looking first avoids a copy-up for a removal that fails anyway (kernel ovl_xattr_set).
     await this.getxattr(path, name, caller);
-    await this.changeUpper(path, async (upper, rel) => upper.removexattr(rel, name));
+    await this.changeUpper(path, (upper, rel) => upper.removexattr(rel, name));
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -366,7 +365,7 @@ export class Overlay {
 
   private async changeUpper(
     path: string,
-    change: (upper: WritableLayer, rel: string) => Promise<void>,
+    change: (upper: WritableLayer, rel: string) => Promise<void> | void,
   ): Promise<void> {
     await this.locked(async () => {
       const entry = await this.copyUp(await this.entry(path));
@@ -383,7 +382,7 @@ export class Overlay {
     path: string,
     caller: Caller | undefined,
     type: number,
-    build: (layer: WritableLayer, rel: string) => Promise<void>,
+    build: (layer: WritableLayer, rel: string) => Promise<void> | void,
   ): Promise<void> {
     const upper = this.writable();
     const parent = await this.parentDir(path);

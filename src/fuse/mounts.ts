@@ -11,6 +11,8 @@ const run = promisify(execFile);
 const CONNECTIONS = '/sys/fs/fuse/connections';
 
 export interface MountInfo {
+  /** Unique per mount, so a new mount is told from a stale one at the same place. */
+  id: number;
   mountpoint: string;
   fstype: string;
   source: string;
@@ -30,6 +32,7 @@ export function mounts(): MountInfo[] {
       const fields = line.split(' ');
       const dash = fields.indexOf('-');
       return {
+        id: Number(fields[0]),
         mountpoint: unescape(fields[4]!),
         fstype: fields[dash + 1]!,
         source: unescape(fields[dash + 2]!),
@@ -45,7 +48,8 @@ export function mountAt(path: string): MountInfo | undefined {
     .at(-1);
 }
 
-export const isFuse = (m: MountInfo): boolean => m.fstype === 'fuse' || m.fstype.startsWith('fuse.');
+export const isFuse = (m: MountInfo): boolean =>
+  m.fstype === 'fuse' || m.fstype.startsWith('fuse.');
 
 /** Aborts the FUSE connection of the mount at `path`: every waiting request fails at once. */
 export async function abortConnection(path: string): Promise<void> {

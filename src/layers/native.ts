@@ -57,7 +57,7 @@ function sysError(syscall: string, path: Buffer): NodeJS.ErrnoException {
 const cstr = (s: string): Buffer => Buffer.from(s + '\0', 'latin1');
 const cpath = (p: Buffer): Buffer => Buffer.concat([p, Buffer.alloc(1)]);
 
-function check(result: number | bigint, syscall: string, path: Buffer): number {
+function check(result: unknown, syscall: string, path: Buffer): number {
   const n = Number(result);
   if (n < 0) throw sysError(syscall, path);
   return n;

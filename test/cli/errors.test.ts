@@ -27,18 +27,66 @@ describe('bad input', () => {
   afterAll(() => dir.remove());
 
   const cases: [string, () => string[], RegExp][] = [
-    ['a missing lower', () => ['--lower', at('nope'), at('mnt')], /lower layer .*nope: no such directory/],
-    ['a lower that is a file', () => ['--lower', at('file'), at('mnt')], /lower layer .*file: not a directory/],
-    ['an empty --lower component', () => ['--lower', `${at('a')}::${at('b')}`, at('mnt')], /--lower .*: empty layer name/],
-    ['a missing mountpoint', () => ['--lower', at('a'), at('nomnt')], /mountpoint .*nomnt: no such directory/],
-    ['a mountpoint that is a file', () => ['--lower', at('a'), at('file')], /mountpoint .*file: not a directory/],
-    ['the same directory twice', () => ['--lower', `${at('a')}:${at('a')}`, at('mnt')], /the same directory as/],
-    ['an upper inside a lower', () => ['--lower', at('b'), '--upper', at('b/inner'), at('mnt')], /upper layer .*inner: inside the lower layer/],
-    ['a lower inside the upper', () => ['--lower', at('up/x'), '--upper', at('up'), at('mnt')], /no such directory|inside the upper/],
-    ['a mountpoint inside a layer', () => ['--lower', at('b'), at('b/inner')], /mountpoint .*inner: inside the lower layer/],
-    ['a work dir on another filesystem', () => ['--lower', at('a'), '--upper', at('up'), '--work', '/dev/shm', at('mnt')], /work directory \/dev\/shm: not on the upper layer's filesystem/],
-    ['--ephemeral with --upper', () => ['--lower', at('a'), '--upper', at('up'), '--ephemeral', at('mnt')], /--ephemeral and --upper/],
-    ['an unknown option', () => ['--lower', at('a'), '--bogus', at('mnt')], /unknown option '--bogus'/],
+    [
+      'a missing lower',
+      () => ['--lower', at('nope'), at('mnt')],
+      /lower layer .*nope: no such directory/,
+    ],
+    [
+      'a lower that is a file',
+      () => ['--lower', at('file'), at('mnt')],
+      /lower layer .*file: not a directory/,
+    ],
+    [
+      'an empty --lower component',
+      () => ['--lower', `${at('a')}::${at('b')}`, at('mnt')],
+      /--lower .*: empty layer name/,
+    ],
+    [
+      'a missing mountpoint',
+      () => ['--lower', at('a'), at('nomnt')],
+      /mountpoint .*nomnt: no such directory/,
+    ],
+    [
+      'a mountpoint that is a file',
+      () => ['--lower', at('a'), at('file')],
+      /mountpoint .*file: not a directory/,
+    ],
+    [
+      'the same directory twice',
+      () => ['--lower', `${at('a')}:${at('a')}`, at('mnt')],
+      /the same directory as/,
+    ],
+    [
+      'an upper inside a lower',
+      () => ['--lower', at('b'), '--upper', at('b/inner'), at('mnt')],
+      /upper layer .*inner: inside the lower layer/,
+    ],
+    [
+      'a lower inside the upper',
+      () => ['--lower', at('up/x'), '--upper', at('up'), at('mnt')],
+      /no such directory|inside the upper/,
+    ],
+    [
+      'a mountpoint inside a layer',
+      () => ['--lower', at('b'), at('b/inner')],
+      /mountpoint .*inner: inside the lower layer/,
+    ],
+    [
+      'a work dir on another filesystem',
+      () => ['--lower', at('a'), '--upper', at('up'), '--work', '/dev/shm', at('mnt')],
+      /work directory \/dev\/shm: not on the upper layer's filesystem/,
+    ],
+    [
+      '--ephemeral with --upper',
+      () => ['--lower', at('a'), '--upper', at('up'), '--ephemeral', at('mnt')],
+      /--ephemeral and --upper/,
+    ],
+    [
+      'an unknown option',
+      () => ['--lower', at('a'), '--bogus', at('mnt')],
+      /unknown option '--bogus'/,
+    ],
     ['no --lower', () => [at('mnt')], /required option '--lower <dirs>'/],
   ];
 
@@ -69,13 +117,22 @@ describe('bad input', () => {
 describe('mount(8) helper options', () => {
   it('translates kernel-style options', () => {
     expect(helperArgs('rw,lowerdir=/a:/b,upperdir=/c,workdir=/w,allow_other', '/mnt')).toEqual([
-      '--lower', '/a:/b', '--upper', '/c', '--work', '/w', '--allow-other', '/mnt',
+      '--lower',
+      '/a:/b',
+      '--upper',
+      '/c',
+      '--work',
+      '/w',
+      '--allow-other',
+      '/mnt',
     ]);
   });
 
   it('refuses unknown options and missing values', () => {
     expect(() => helperArgs('lowerdir=/a,frobnicate', '/m')).toThrow(/option frobnicate: unknown/);
     expect(() => helperArgs('lowerdir=', '/m')).toThrow(/option lowerdir: needs a value/);
-    expect(() => helperArgs('ro,lowerdir=/a,upperdir=/c', '/m')).toThrow(/read-only mount takes no upperdir/);
+    expect(() => helperArgs('ro,lowerdir=/a,upperdir=/c', '/m')).toThrow(
+      /read-only mount takes no upperdir/,
+    );
   });
 });

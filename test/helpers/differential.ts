@@ -31,7 +31,11 @@ function runSteps(root: string, steps: Step[]): string[] {
   });
 }
 
-function layerDirs(base: string, lowers: LayerSpec[], upper: LayerSpec): { lowers: string[]; upper: string } {
+function layerDirs(
+  base: string,
+  lowers: LayerSpec[],
+  upper: LayerSpec,
+): { lowers: string[]; upper: string } {
   return {
     lowers: lowers.map((spec, i) => writeLayer(join(base, `lower${i}`), spec)),
     upper: writeLayer(join(base, 'upper'), upper),
@@ -46,7 +50,7 @@ function outcome(root: string, upper: string, results: string[]): Outcome {
   };
 }
 
-export async function onKernel(lowers: LayerSpec[], upper: LayerSpec, steps: Step[]): Promise<Outcome> {
+export function onKernel(lowers: LayerSpec[], upper: LayerSpec, steps: Step[]): Outcome {
   const dir = scratch('um-kernel-');
   try {
     const layers = layerDirs(dir.path, lowers, upper);
@@ -61,13 +65,20 @@ export async function onKernel(lowers: LayerSpec[], upper: LayerSpec, steps: Ste
     } finally {
       mount.unmount();
     }
-    return { ...merged, upper: snapshot(layers.upper, { xattrs: ['user.', 'trusted.'], ignoreXattrs: KERNEL_ONLY }) };
+    return {
+      ...merged,
+      upper: snapshot(layers.upper, { xattrs: ['user.', 'trusted.'], ignoreXattrs: KERNEL_ONLY }),
+    };
   } finally {
     dir.remove();
   }
 }
 
-export async function onUnionmount(lowers: LayerSpec[], upper: LayerSpec, steps: Step[]): Promise<Outcome> {
+export async function onUnionmount(
+  lowers: LayerSpec[],
+  upper: LayerSpec,
+  steps: Step[],
+): Promise<Outcome> {
   const dir = scratch('um-union-');
   try {
     const layers = layerDirs(dir.path, lowers, upper);
@@ -80,7 +91,10 @@ export async function onUnionmount(lowers: LayerSpec[], upper: LayerSpec, steps:
     } finally {
       await mount.unmount();
     }
-    return { ...result, upper: snapshot(layers.upper, { xattrs: ['user.', 'trusted.'], ignoreXattrs: KERNEL_ONLY }) };
+    return {
+      ...result,
+      upper: snapshot(layers.upper, { xattrs: ['user.', 'trusted.'], ignoreXattrs: KERNEL_ONLY }),
+    };
   } finally {
     dir.remove();
   }
@@ -89,28 +103,59 @@ export async function onUnionmount(lowers: LayerSpec[], upper: LayerSpec, steps:
 /** Step builders: each names itself after the call, so a mismatch reads like a log. */
 export const step = {
   read: (p: string): Step => [`read ${p}`, (r) => fs.readFileSync(join(r, p), 'latin1')],
-  write: (p: string, data: string): Step => [`write ${p}`, (r) => fs.writeFileSync(join(r, p), data)],
-  append: (p: string, data: string): Step => [`append ${p}`, (r) => fs.appendFileSync(join(r, p), data)],
+  write: (p: string, data: string): Step => [
+    `write ${p}`,
+    (r) => fs.writeFileSync(join(r, p), data),
+  ],
+  append: (p: string, data: string): Step => [
+    `append ${p}`,
+    (r) => fs.appendFileSync(join(r, p), data),
+  ],
   create: (p: string, mode = 0o644): Step => [
     `create-excl ${p}`,
     (r) => fs.closeSync(fs.openSync(join(r, p), 'wx', mode)),
   ],
-  truncate: (p: string, size: number): Step => [`truncate ${p} ${size}`, (r) => fs.truncateSync(join(r, p), size)],
+  truncate: (p: string, size: number): Step => [
+    `truncate ${p} ${size}`,
+    (r) => fs.truncateSync(join(r, p), size),
+  ],
   unlink: (p: string): Step => [`unlink ${p}`, (r) => fs.unlinkSync(join(r, p))],
-  mkdir: (p: string, mode = 0o755): Step => [`mkdir ${p}`, (r) => fs.mkdirSync(join(r, p), { mode })],
+  mkdir: (p: string, mode = 0o755): Step => [
+    `mkdir ${p}`,
+    (r) => fs.mkdirSync(join(r, p), { mode }),
+  ],
   rmdir: (p: string): Step => [`rmdir ${p}`, (r) => fs.rmdirSync(join(r, p))],
-  rename: (a: string, b: string): Step => [`rename ${a} ${b}`, (r) => fs.renameSync(join(r, a), join(r, b))],
-  symlink: (target: string, p: string): Step => [`symlink ${target} ${p}`, (r) => fs.symlinkSync(target, join(r, p))],
+  rename: (a: string, b: string): Step => [
+    `rename ${a} ${b}`,
+    (r) => fs.renameSync(join(r, a), join(r, b)),
+  ],
+  symlink: (target: string, p: string): Step => [
+    `symlink ${target} ${p}`,
+    (r) => fs.symlinkSync(target, join(r, p)),
+  ],
   readlink: (p: string): Step => [`readlink ${p}`, (r) => fs.readlinkSync(join(r, p))],
-  link: (a: string, b: string): Step => [`link ${a} ${b}`, (r) => fs.linkSync(join(r, a), join(r, b))],
-  chmod: (p: string, mode: number): Step => [`chmod ${p} ${mode.toString(8)}`, (r) => fs.chmodSync(join(r, p), mode)],
-  chown: (p: string, uid: number, gid: number): Step => [`chown ${p}`, (r) => fs.chownSync(join(r, p), uid, gid)],
+  link: (a: string, b: string): Step => [
+    `link ${a} ${b}`,
+    (r) => fs.linkSync(join(r, a), join(r, b)),
+  ],
+  chmod: (p: string, mode: number): Step => [
+    `chmod ${p} ${mode.toString(8)}`,
+    (r) => fs.chmodSync(join(r, p), mode),
+  ],
+  chown: (p: string, uid: number, gid: number): Step => [
+    `chown ${p}`,
+    (r) => fs.chownSync(join(r, p), uid, gid),
+  ],
   readdir: (p: string): Step => [`readdir ${p}`, (r) => fs.readdirSync(join(r, p)).sort()],
   stat: (p: string): Step => [
     `stat ${p}`,
     (r) => {
       const s = fs.lstatSync(join(r, p));
-      return { mode: s.mode.toString(8), size: s.size, nlink: s.isDirectory() ? undefined : s.nlink };
+      return {
+        mode: s.mode.toString(8),
+        size: s.size,
+        nlink: s.isDirectory() ? undefined : s.nlink,
+      };
     },
   ],
 };

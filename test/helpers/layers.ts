@@ -23,7 +23,10 @@ export const whiteout = (): Node => ({ kind: 'whiteout' });
 export const opaqueDir = (): Node => ({ kind: 'dir', opaque: true });
 export const dir = (mode?: number): Node => ({ kind: 'dir', mode });
 export const symlink = (target: string): Node => ({ kind: 'symlink', target });
-export const file = (data: string | Buffer, extra: { mode?: number; xattrs?: Record<string, string> } = {}): Node => ({
+export const file = (
+  data: string | Buffer,
+  extra: { mode?: number; xattrs?: Record<string, string> } = {},
+): Node => ({
   kind: 'file',
   data,
   ...extra,

@@ -5,7 +5,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { scratch } from './layers.js';
 import { mountUnion, type MountUnionOptions, type MountedUnion } from '../../dist/index.js';
 import { clearStaleMount, mountAt, mounts } from '../../src/fuse/mounts.js';
 
@@ -68,9 +71,12 @@ export function kernelOverlay(options: {
   };
 }
 
-/** Removes every mount a test left behind (call from afterEach/afterAll). */
+/** Removes every mount a test left behind, tracked or below a test scratch directory. */
 export async function cleanupMounts(): Promise<void> {
-  for (const mountpoint of [...active]) {
+  const strays = mounts()
+    .map((m) => m.mountpoint)
+    .filter((m) => /^\/tmp\/um-(test|kernel|union|cli)-/.test(m));
+  for (const mountpoint of new Set([...active, ...strays].reverse())) {
     if (mountAt(mountpoint) !== undefined) await clearStaleMount(mountpoint).catch(() => undefined);
     active.delete(mountpoint);
   }
@@ -81,6 +87,19 @@ export function mountsBelow(dir: string): string[] {
   return mounts()
     .map((m) => m.mountpoint)
     .filter((m) => m.startsWith(dir));
+}
+
+/**
+ * A scratch directory for one test, removed when the test finished, after any mount in it is
+ * gone, so a failing test reports its own failure and leaves nothing behind.
+ */
+export function testDir(): string {
+  const dir = scratch();
+  onTestFinished(async () => {
+    await cleanupMounts();
+    rmSync(dir.path, { recursive: true, force: true });
+  });
+  return dir.path;
 }
 
 export const path = join;

@@ -138,7 +138,7 @@ describe('differential against kernel overlayfs', () => {
 
   for (const [name, steps] of Object.entries(scenarios)) {
     it.skipIf(possible !== true)(name, async () => {
-      const kernel = await onKernel([top, bottom], upper, steps);
+      const kernel = onKernel([top, bottom], upper, steps);
       const ours = await onUnionmount([top, bottom], upper, steps);
       expect(ours.results).toEqual(kernel.results);
       expect(ours.merged).toEqual(kernel.merged);

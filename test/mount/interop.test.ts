@@ -5,8 +5,14 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type LayerSpec, opaqueDir, scratch, whiteout, writeLayer } from '../helpers/layers.js';
-import { cleanupMounts, kernelOverlay, mountingPossible, union } from '../helpers/mounts.js';
+import { type LayerSpec, opaqueDir, writeLayer } from '../helpers/layers.js';
+import {
+  cleanupMounts,
+  kernelOverlay,
+  mountingPossible,
+  testDir,
+  union,
+} from '../helpers/mounts.js';
 import { snapshot } from '../helpers/tree.js';
 
 const top: LayerSpec = { 'etc/app.conf': 'port=80\n', 'etc/old': 'old\n', 'var/': opaqueDir() };
@@ -18,7 +24,6 @@ const bottom: LayerSpec = {
   'srv/data/two': '2\n',
   'bin/tool': 'tool\n',
   'gone/': opaqueDir(),
-  'gone/x': whiteout(),
 };
 
 /** Changes that exercise copy-up, whiteouts, opaque directories and renames. */
@@ -49,44 +54,36 @@ describe('interoperability with kernel overlayfs', () => {
   afterEach(cleanupMounts);
 
   it.skipIf(possible !== true)('the kernel mounts an upper that unionmount wrote', async () => {
-    const dir = scratch();
+    const dir = { path: testDir() };
+    const { lowers, upper, mnt } = layers(dir.path);
+    const ours = await union({ lowers, upper, mountpoint: mnt });
+    change(mnt);
+    const seen = snapshot(mnt);
+    await ours.unmount();
+    const kernel = kernelOverlay({ lowers, upper, mountpoint: mnt });
     try {
-      const { lowers, upper, mnt } = layers(dir.path);
-      const ours = await union({ lowers, upper, mountpoint: mnt });
-      change(mnt);
-      const seen = snapshot(mnt);
-      await ours.unmount();
-      const kernel = kernelOverlay({ lowers, upper, mountpoint: mnt });
-      try {
-        expect(snapshot(mnt)).toEqual(seen);
-      } finally {
-        kernel.unmount();
-      }
+      expect(snapshot(mnt)).toEqual(seen);
     } finally {
-      dir.remove();
+      kernel.unmount();
     }
   });
 
   it.skipIf(possible !== true)('unionmount mounts an upper that the kernel wrote', async () => {
-    const dir = scratch();
+    const dir = { path: testDir() };
+    const { lowers, upper, mnt } = layers(dir.path);
+    const kernel = kernelOverlay({ lowers, upper, work: join(dir.path, 'work'), mountpoint: mnt });
+    let seen: string[];
     try {
-      const { lowers, upper, mnt } = layers(dir.path);
-      const kernel = kernelOverlay({ lowers, upper, work: join(dir.path, 'work'), mountpoint: mnt });
-      let seen: string[];
-      try {
-        change(mnt);
-        seen = snapshot(mnt);
-      } finally {
-        kernel.unmount();
-      }
-      const ours = await union({ lowers, upper, work: join(dir.path, 'work'), mountpoint: mnt });
-      try {
-        expect(snapshot(mnt)).toEqual(seen);
-      } finally {
-        await ours.unmount();
-      }
+      change(mnt);
+      seen = snapshot(mnt);
     } finally {
-      dir.remove();
+      kernel.unmount();
+    }
+    const ours = await union({ lowers, upper, work: join(dir.path, 'work'), mountpoint: mnt });
+    try {
+      expect(snapshot(mnt)).toEqual(seen);
+    } finally {
+      await ours.unmount();
     }
   });
 });

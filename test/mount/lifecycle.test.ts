@@ -7,15 +7,22 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { scratch, writeLayer } from '../helpers/layers.js';
-import { cleanupMounts, mountingPossible, union } from '../helpers/mounts.js';
+import { writeLayer } from '../helpers/layers.js';
+import { cleanupMounts, mountingPossible, testDir, union } from '../helpers/mounts.js';
 import { mountAt } from '../../src/fuse/mounts.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
 async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
-  while (!condition()) {
+  const holds = (): boolean => {
+    try {
+      return condition();
+    } catch {
+      return false; // e.g. a stale mount still in place
+    }
+  };
+  while (!holds()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -36,74 +43,64 @@ describe('mount lifecycle', () => {
 
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     it.skipIf(possible !== true)(`${signal} unmounts and exits 0`, async () => {
-      const dir = scratch();
-      try {
-        const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
-        const mnt = join(dir.path, 'mnt');
-        fs.mkdirSync(mnt);
-        const child = startCli(['--lower', lower, '--upper', join(dir.path, 'up'), mnt]);
-        const exit = exitOf(child);
-        await until(() => mounted(mnt), 'the mount');
-        child.kill(signal);
-        expect(await exit).toBe(0);
-        expect(mountAt(mnt)).toBeUndefined();
-      } finally {
-        dir.remove();
-      }
+      const dir = { path: testDir() };
+      const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
+      const mnt = join(dir.path, 'mnt');
+      fs.mkdirSync(mnt);
+      fs.mkdirSync(join(dir.path, 'up'));
+      const child = startCli(['--lower', lower, '--upper', join(dir.path, 'up'), mnt]);
+      const exit = exitOf(child);
+      await until(() => mounted(mnt), 'the mount');
+      child.kill(signal);
+      expect(await exit).toBe(0);
+      expect(mountAt(mnt)).toBeUndefined();
     });
   }
 
   it.skipIf(possible !== true)('explains a stale mount and clears it with --force', async () => {
-    const dir = scratch();
-    try {
-      const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
-      const mnt = join(dir.path, 'mnt');
-      fs.mkdirSync(mnt);
-      const child = startCli(['--lower', lower, mnt]);
-      await until(() => mounted(mnt), 'the mount');
-      const exit = exitOf(child);
-      child.kill('SIGKILL');
-      await exit;
-      expect(() => fs.statSync(mnt)).toThrow(/ENOTCONN/);
+    const dir = { path: testDir() };
+    const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
+    const mnt = join(dir.path, 'mnt');
+    fs.mkdirSync(mnt);
+    const child = startCli(['--lower', lower, mnt]);
+    await until(() => mounted(mnt), 'the mount');
+    const exit = exitOf(child);
+    child.kill('SIGKILL');
+    await exit;
+    expect(() => fs.statSync(mnt)).toThrow(/ENOTCONN/);
 
-      const again = spawnSync(process.execPath, [CLI, '--lower', lower, mnt], { encoding: 'utf8' });
-      expect(again.status).toBe(2);
-      expect(again.stderr).toMatch(/stale mount .*--force/);
-      expect(again.stderr.trim().split('\n')).toHaveLength(1);
+    const again = spawnSync(process.execPath, [CLI, '--lower', lower, mnt], { encoding: 'utf8' });
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/stale mount .*--force/);
+    expect(again.stderr.trim().split('\n')).toHaveLength(1);
 
-      const forced = startCli(['--lower', lower, '--force', mnt]);
-      const forcedExit = exitOf(forced);
-      await until(() => mounted(mnt) && fs.readFileSync(join(mnt, 'f'), 'utf8') === 'x', 'remount');
-      const umount = spawnSync(process.execPath, [CLI, 'umount', mnt], { encoding: 'utf8' });
-      expect(umount.status).toBe(0);
-      expect(await forcedExit).toBe(0);
-    } finally {
-      dir.remove();
-    }
+    const forced = startCli(['--lower', lower, '--force', mnt]);
+    const forcedExit = exitOf(forced);
+    await until(() => mounted(mnt) && fs.readFileSync(join(mnt, 'f'), 'utf8') === 'x', 'remount');
+    const umount = spawnSync(process.execPath, [CLI, 'umount', mnt], { encoding: 'utf8' });
+    expect(umount.status).toBe(0);
+    expect(await forcedExit).toBe(0);
   });
 
   it.skipIf(possible !== true)('umount clears a stale mount', async () => {
-    const dir = scratch();
-    try {
-      const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
-      const mnt = join(dir.path, 'mnt');
-      fs.mkdirSync(mnt);
-      const child = startCli(['--lower', lower, mnt]);
-      await until(() => mounted(mnt), 'the mount');
-      const exit = exitOf(child);
-      child.kill('SIGKILL');
-      await exit;
-      const umount = spawnSync(process.execPath, [CLI, 'umount', mnt], { encoding: 'utf8' });
-      expect(umount.status).toBe(0);
-      expect(mountAt(mnt)).toBeUndefined();
-    } finally {
-      dir.remove();
-    }
+    const dir = { path: testDir() };
+    const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
+    const mnt = join(dir.path, 'mnt');
+    fs.mkdirSync(mnt);
+    const child = startCli(['--lower', lower, mnt]);
+    await until(() => mounted(mnt), 'the mount');
+    const exit = exitOf(child);
+    child.kill('SIGKILL');
+    await exit;
+    const umount = spawnSync(process.execPath, [CLI, 'umount', mnt], { encoding: 'utf8' });
+    expect(umount.status).toBe(0);
+    expect(mountAt(mnt)).toBeUndefined();
   });
 
-  it.skipIf(possible !== true)('kill -9 during a large copy-up leaves no partial file', async () => {
-    const dir = scratch();
-    try {
+  it.skipIf(possible !== true)(
+    'kill -9 during a large copy-up leaves no partial file',
+    async () => {
+      const dir = { path: testDir() };
       const lower = join(dir.path, 'lower');
       fs.mkdirSync(lower);
       const big = Buffer.alloc(64 << 20, 'abcdefgh');
@@ -112,6 +109,7 @@ describe('mount lifecycle', () => {
       fs.closeSync(fd);
       const size = fs.statSync(join(lower, 'big')).size;
       const upper = join(dir.path, 'upper');
+      fs.mkdirSync(upper);
       const mnt = join(dir.path, 'mnt');
       fs.mkdirSync(mnt);
       const child = startCli(['--lower', lower, '--upper', upper, mnt]);
@@ -134,8 +132,6 @@ describe('mount lifecycle', () => {
       } finally {
         await ours.unmount();
       }
-    } finally {
-      dir.remove();
-    }
-  });
+    },
+  );
 });
