@@ -1,0 +1,101 @@
+/** `unionmount [mount] --lower a:b --upper c MOUNTPOINT`: mount and serve in the foreground. */
+import { closeSync, writeSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { resolveConfig, splitLowers } from '../../config.js';
+import { serveUnion, type ServedUnion } from '../../daemon.js';
+import { READY_FD_ENV } from '../../spawn.js';
+import { formatEvent } from '../../trace.js';
+import { busyOr, type CliIO } from '../io.js';
+
+interface MountFlags {
+  lower: string;
+  upper?: string;
+  work?: string;
+  ephemeral?: boolean;
+  allowOther?: boolean;
+  force?: boolean;
+  cache: boolean;
+  trace?: boolean;
+}
+
+export function mountCommand(io: CliIO): Command {
+  return new Command('mount')
+    .description('mount layers at MOUNTPOINT and serve it in the foreground until unmounted')
+    .argument('<mountpoint>', 'an existing directory')
+    .requiredOption('--lower <dirs>', 'lower layers, top first, separated by ":" (read-only)')
+    .option('--upper <dir>', 'the writable layer (omit for a read-only union)')
+    .option('--work <dir>', "scratch directory on the upper's filesystem (default: <upper>.work)")
+    .option('--ephemeral', 'write to a temporary upper that is deleted at unmount')
+    .option('--allow-other', 'let other users use the mount (with kernel permission checks)')
+    .option('--force', 'clear a stale mount at MOUNTPOINT first')
+    .option('--no-cache', 'no kernel caching of names and attributes (layers changed elsewhere)')
+    .addOption(new Option('--trace', 'print every copy-up, whiteout and opaque directory'))
+    .addHelpText(
+      'after',
+      '\nExample:\n  unionmount --lower image/layer2:image/layer1 --upper container /mnt\n',
+    )
+    .action(async (mountpoint: string, flags: MountFlags) => {
+      const config = await resolveConfig({
+        lowers: splitLowers(flags.lower),
+        upper: flags.upper,
+        work: flags.work,
+        mountpoint,
+        ephemeral: flags.ephemeral,
+        allowOther: flags.allowOther,
+        force: flags.force,
+        cache: flags.cache,
+      });
+      // Signals are caught from the start: one that arrives while mounting unmounts right after.
+      const signals = new SignalledUnmount(mountpoint, io);
+      const union = await serveUnion(config, {
+        onEvent: flags.trace ? (event) => io.err(`${formatEvent(event)}\n`) : undefined,
+        log: (message) => io.err(`unionmount: ${message}\n`),
+      });
+      io.err(
+        `unionmount: mounted at ${mountpoint} (writes go to ${union.upper ?? 'nowhere: read-only'})\n`,
+      );
+      signals.attach(union);
+      tellReady();
+      await union.closed;
+    });
+}
+
+/** SIGINT, SIGTERM, SIGHUP: unmount; when busy say so and keep serving, detach on a second signal. */
+class SignalledUnmount {
+  private union: ServedUnion | undefined;
+  private signals = 0;
+
+  constructor(
+    private readonly mountpoint: string,
+    private readonly io: CliIO,
+  ) {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(signal, () => {
+        this.signals++;
+        this.unmount();
+      });
+    }
+  }
+
+  attach(union: ServedUnion): void {
+    this.union = union;
+    if (this.signals > 0) this.unmount();
+  }
+
+  private unmount(): void {
+    if (this.union === undefined) return;
+    this.union.unmount({ lazy: this.signals > 1 }).catch((err: Error) => {
+      this.io.err(
+        `unionmount: ${this.mountpoint}: ${busyOr(err)}; still serving (signal again to detach lazily)\n`,
+      );
+    });
+  }
+}
+
+/** Tells the process that started us (spawn.ts) that the mount is ready. */
+function tellReady(): void {
+  const fd = Number(process.env[READY_FD_ENV]);
+  if (!Number.isInteger(fd) || fd < 3) return;
+  writeSync(fd, 'ready\n');
+  closeSync(fd);
+}
