@@ -26,6 +26,7 @@ export class Lookup {
     private readonly upper: WritableLayer | undefined,
     private readonly format: OverlayFormat,
     private readonly inodes: InodeNumbers,
+    private readonly followRedirects = true,
   ) {}
 
   /** The entry at `path`, or undefined when the merged view has no such name. */
@@ -62,19 +63,41 @@ export class Lookup {
   async findIn(parent: Entry, name: string): Promise<Entry | undefined> {
     const stack: LayerPath[] = [];
     const stats: Stat[] = [];
-    for (const dir of parent.stack) {
-      const rel = join(dir.rel, name);
-      const stat = await dir.layer.lstat(rel);
+    // Where to look, layer by layer; a redirect changes the path for the layers below it.
+    let candidates = parent.stack.map((dir) => ({ layer: dir.layer, rel: join(dir.rel, name) }));
+    for (let i = 0; i < candidates.length; i++) {
+      const { layer, rel } = candidates[i]!;
+      const stat = await layer.lstat(rel);
       if (stat === undefined) continue;
       if (this.format.isWhiteout(stat)) break;
       if (stack.length > 0 && typeOf(stat) !== constants.S_IFDIR) break;
-      stack.push({ layer: dir.layer, rel });
+      stack.push({ layer, rel });
       stats.push(stat);
-      if (typeOf(stat) !== constants.S_IFDIR || this.format.isOpaque(dir.layer, rel)) break;
+      if (typeOf(stat) !== constants.S_IFDIR || this.format.isOpaque(layer, rel)) break;
+      const redirect = this.followRedirects ? this.format.redirectOf(layer, rel) : undefined;
+      if (redirect !== undefined) {
+        candidates = [
+          ...candidates.slice(0, i + 1),
+          ...this.redirected(redirect, layer, candidates.slice(i + 1)),
+        ];
+      }
     }
     if (stack.length === 0) return undefined;
     const path = join(parent.path, name);
     return { path, type: typeOf(stats[0]!), stack, ino: this.inodeOf(stack, stats) };
+  }
+
+  /**
+   * The places below `layer` to look for a redirected directory: an absolute redirect is a path
+   * from the root of every lower layer below; a relative one renames within the same parents.
+   */
+  private redirected(redirect: string, layer: ReadableLayer, below: LayerPath[]): LayerPath[] {
+    if (!redirect.startsWith('/')) {
+      return below.map((p) => ({ layer: p.layer, rel: join(parentOf(p.rel), redirect) }));
+    }
+    return this.layers
+      .filter((l) => l.index > layer.index)
+      .map((l) => ({ layer: l, rel: redirect.slice(1) }));
   }
 
   private inodeOf(stack: LayerPath[], stats: Stat[]): number {

@@ -62,7 +62,8 @@ export interface Attributes {
 /** Union events, for traces and lessons. */
 export type UnionEvent =
   | ({ type: 'copy-up' } & CopyUpEvent)
-  | { type: 'whiteout' | 'opaque' | 'create' | 'delete'; path: string };
+  | { type: 'whiteout' | 'opaque' | 'create' | 'delete'; path: string }
+  | { type: 'redirect'; path: string; target: string };
 
 export interface OverlayLayers {
   /** Lower layers, top first. Their `index` is their position in the whole stack. */
@@ -70,7 +71,15 @@ export interface OverlayLayers {
   /** The writable layer and its work directory; absent for a read-only union. */
   upper?: { layer: WritableLayer; work: WorkDir };
   format: OverlayFormat;
+  /**
+   * The kernel's redirect_dir: 'on' renames directories with lower content by a redirect xattr,
+   * 'follow' and 'off' only read redirects (such renames answer EXDEV), 'nofollow' ignores them.
+   * Default 'on'.
+   */
+  redirectDir?: RedirectDir;
 }
+
+export type RedirectDir = 'on' | 'follow' | 'nofollow' | 'off';
 
 interface Handle {
   fd: number;
@@ -89,13 +98,24 @@ export class Overlay {
   private readonly copyUps: CopyUp | undefined;
   private readonly mutex = new Mutex();
   private readonly handles = new Map<number, Handle>();
+  /** Handle numbers are never reused while mounted: a late request cannot reach a new file. */
+  private nextHandle = 1;
+  private readonly createRedirects: boolean;
 
   constructor(layers: OverlayLayers) {
     this.upper = layers.upper?.layer;
     this.work = layers.upper?.work;
     this.format = layers.format;
     const stack = this.upper ? [this.upper, ...layers.lowers] : [...layers.lowers];
-    this.lookup = new Lookup(stack, this.upper, this.format, this.inodes);
+    const redirectDir = layers.redirectDir ?? 'on';
+    this.createRedirects = redirectDir === 'on';
+    this.lookup = new Lookup(
+      stack,
+      this.upper,
+      this.format,
+      this.inodes,
+      redirectDir !== 'nofollow',
+    );
     if (this.upper && this.work) {
       this.copyUps = new CopyUp(this.upper, this.work, this.format, this.lookup, this.inodes);
       this.copyUps.onCopyUp = (e) => this.emit({ type: 'copy-up', ...e });
@@ -209,8 +229,9 @@ export class Overlay {
   }
 
   private track(fd: number, ino: number): number {
-    this.handles.set(fd, { fd, ino });
-    return fd;
+    const fh = this.nextHandle++;
+    this.handles.set(fh, { fd, ino });
+    return fh;
   }
 
   private handle(fh: number): Handle {
@@ -392,6 +413,9 @@ export class Overlay {
     if (stale === undefined) {
       await build(upper, path);
       if (owner) await this.own(upper, path, owner, type);
+      // As the kernel does: a new directory in a merged one is made opaque. Only an optimization
+      // (no lower has the name), so a failure is ignored.
+      if (type === S_IFDIR && hasLower(parent, upper)) this.tryMarkOpaque(upper, path);
     } else {
       const work = this.work!.layer;
       const tmp = this.work!.tempName();
@@ -496,16 +520,20 @@ export class Overlay {
   ): Promise<void> {
     if (from === to) return;
     const upper = this.writable();
-    // A directory that merges lower content cannot move without redirects: the kernel's default.
-    if (isDir(source) && hasLower(source, upper)) throw fsError('EXDEV');
+    // A directory that merges lower content moves by a redirect, or not at all (EXDEV: the
+    // kernel's default, and `mv` then copies).
+    const merged = isDir(source) && hasLower(source, upper);
+    if (merged && !this.createRedirects) throw fsError('EXDEV');
     const moved = await this.copyUp(source);
     const fromParent = await this.parentDir(from);
-    await this.parentDir(to);
+    const targetParent = await this.parentDir(to);
     const leaveWhiteout = await this.lookup.lowerHas(fromParent, nameOf(from));
-    const targetParent = await this.entry(parentOf(to));
-    const coversLower = await this.lookup.lowerHas(targetParent, nameOf(to));
     const targetStale = await upper.lstat(to);
-    if (isDir(moved) && coversLower) this.markOpaque(upper, from, to);
+    if (merged) this.setRedirect(moved, from, to);
+    else if (isDir(moved) && hasLower(targetParent, upper) && !this.format.isOpaque(upper, from)) {
+      // A directory of the upper alone must not merge with what lowers have under its new name.
+      this.markOpaque(upper, from, to);
+    }
     if (targetStale !== undefined && typeOf(targetStale) === S_IFDIR && target !== undefined) {
       // An empty merged directory can hold whiteouts: clear them so rename(2) may replace it.
       await this.clearWhiteouts(to);
@@ -522,9 +550,33 @@ export class Overlay {
     this.lookup.forget(to);
   }
 
+  /**
+   * Records where a moved directory's lower content lives (kernel ovl_set_redirect): its old name
+   * when it stays in the same directory, else the absolute path in the lowers. A redirect that
+   * still holds is kept.
+   */
+  private setRedirect(moved: Entry, from: string, to: string): void {
+    const upper = this.writable();
+    const sameDir = parentOf(from) === parentOf(to);
+    const existing = this.format.redirectOf(upper, from);
+    if (existing !== undefined && (sameDir || existing.startsWith('/'))) return;
+    const lower = moved.stack.find((p) => p.layer !== upper)!;
+    const target = sameDir && existing === undefined ? nameOf(from) : `/${lower.rel}`;
+    this.format.setRedirect(upper, from, target);
+    this.emit({ type: 'redirect', path: to, target });
+  }
+
   private async clearWhiteouts(rel: string): Promise<void> {
     const upper = this.writable();
     for (const { name } of await upper.readdir(rel)) await upper.unlink(join(rel, name));
+  }
+
+  private tryMarkOpaque(layer: WritableLayer, rel: string): void {
+    try {
+      this.markOpaque(layer, rel, rel);
+    } catch {
+      // See the caller: nothing depends on it.
+    }
   }
 
   private markOpaque(layer: WritableLayer, rel: string, path: string): void {
