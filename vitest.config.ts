@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     // Mount tests share /dev/fuse and the kernel; run files one at a time, each with a hard timeout.
     fileParallelism: false,
     testTimeout: 60_000,

@@ -14,7 +14,7 @@ unionmount() { node "$root/dist/cli/main.js" "$@"; }
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; eval "$@"; }
 
-unionmount --lower "$app:$base" --upper "$upper" --trace "$mnt" 2>"$tmp/trace.log" &
+unionmount --trace --lower "$app:$base" --upper "$upper" "$mnt" 2>"$tmp/trace.log" &
 daemon=$!
 trap 'unionmount umount --lazy "$mnt" 2>/dev/null || true; wait $daemon 2>/dev/null || true; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.1; done

@@ -7,6 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { UnionmountError } from './errors.js';
 import { isStale, mountAt } from './fuse/mounts.js';
 
+/** Mount options as the user gives them (relative paths allowed), before any check. */
 export interface UnionOptions {
   /** Lower layers, top first (the kernel's lowerdir order). */
   lowers: string[];
@@ -27,6 +28,7 @@ export interface UnionOptions {
   debug?: boolean;
 }
 
+/** Checked options: real paths, defaults filled in; what the daemon mounts. */
 export interface UnionConfig {
   lowers: string[];
   upper: string | undefined;
@@ -40,7 +42,8 @@ export interface UnionConfig {
 
 const usage = (message: string): UnionmountError => new UnionmountError(message, 2);
 
-async function directory(path: string, role: string): Promise<string> {
+/** The real path of an existing directory, or a usage error naming it. */
+export async function directory(path: string, role: string): Promise<string> {
   let real: string;
   try {
     real = await fsp.realpath(path);
@@ -61,6 +64,7 @@ export function splitLowers(spec: string): string[] {
   return parts;
 }
 
+/** Checks `options` before anything is created or mounted; bad input is a UnionmountError with exit code 2. */
 export async function resolveConfig(options: UnionOptions): Promise<UnionConfig> {
   if (options.lowers.length === 0) throw usage('--lower: at least one lower layer is needed');
   if (options.ephemeral && options.upper !== undefined)
@@ -106,7 +110,8 @@ async function workDir(upper: string, given: string | undefined): Promise<string
   return join(dirname(upper), `${basename(upper)}.work`);
 }
 
-function checkOverlaps(layers: [string, string][]): void {
+/** Refuses two layers (role, real path) that are the same directory or one inside the other. */
+export function checkOverlaps(layers: [string, string][]): void {
   for (const [i, [roleA, a]] of layers.entries()) {
     for (const [roleB, b] of layers.slice(i + 1)) {
       if (a === b) throw usage(`${roleB}: the same directory as the ${roleA}`);

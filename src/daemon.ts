@@ -19,11 +19,13 @@ import { FuseBinding } from './fuse/binding.js';
 import { clearStaleMount, mountAt } from './fuse/mounts.js';
 import { DiskLayer, WritableDiskLayer } from './layers/disk.js';
 
+/** Where a served union reports its events and log lines. */
 export interface ServeHooks {
   onEvent?: (event: UnionEvent) => void;
   log?: (message: string) => void;
 }
 
+/** A union served by this process (see serveUnion). */
 export interface ServedUnion {
   readonly config: UnionConfig;
   readonly overlay: Overlay;
@@ -36,7 +38,12 @@ export interface ServedUnion {
 }
 
 const EXTERNAL_UNMOUNT_POLL_MS = 1000;
+const DEV_SUID = ['dev', 'suid'];
 
+/**
+ * Mounts `config` and serves it in this process until unmounted. Never read the mount from the
+ * same process synchronously: use mountUnion, which serves from a child process.
+ */
 export async function serveUnion(
   config: UnionConfig,
   hooks: ServeHooks = {},
@@ -61,7 +68,12 @@ export async function serveUnion(
     attrTimeout: 0,
     entryTimeout: timeout,
     negativeTimeout: timeout,
-    extra: upperDir === undefined ? ['ro'] : [],
+    // libfuse mounts nodev,nosuid; as kernel overlayfs, root's mounts serve devices and set-id
+    // programs like the layers they come from.
+    extra: [
+      ...(upperDir === undefined ? ['ro'] : []),
+      ...(process.getuid?.() === 0 ? DEV_SUID : []),
+    ],
     log: hooks.log,
   });
   try {

@@ -13,11 +13,15 @@ import { UnionmountError } from './errors.js';
 
 export const CLI = fileURLToPath(new URL('./cli/main.js', import.meta.url));
 export const READY_FD_ENV = 'UNIONMOUNT_READY_FD';
+/** The daemon's descriptor for JSON trace lines, when the parent asks for events. */
+export const EVENTS_FD = 4;
 
 export interface Daemon {
   child: ChildProcess;
   /** What the daemon wrote to stderr so far. */
   log(): string;
+  /** The daemon's end of this is its descriptor EVENTS_FD (only with `events`). */
+  events?: Readable;
   /** Removes the log file. */
   dispose(): void;
 }
@@ -25,7 +29,7 @@ export interface Daemon {
 /** Runs `unionmount ARGS...` and resolves once the daemon has mounted. */
 export async function startDaemon(
   args: string[],
-  options: { detached?: boolean; timeoutMs?: number } = {},
+  options: { detached?: boolean; timeoutMs?: number; events?: boolean } = {},
 ): Promise<Daemon> {
   const logDir = mkdtempSync(join(tmpdir(), 'unionmount-log-'));
   const logPath = join(logDir, 'daemon.log');
@@ -33,7 +37,7 @@ export async function startDaemon(
   // The daemon says "ready" on fd 3 once mounted: the mount table alone cannot tell a new mount
   // from a stale one at the same place (mount ids are reused).
   const child = spawn(process.execPath, [CLI, ...args], {
-    stdio: ['ignore', logFd, logFd, 'pipe'],
+    stdio: ['ignore', logFd, logFd, 'pipe', ...(options.events ? ['pipe' as const] : [])],
     detached: options.detached ?? false,
     env: { ...process.env, [READY_FD_ENV]: '3' },
   });
@@ -41,6 +45,7 @@ export async function startDaemon(
   const daemon: Daemon = {
     child,
     log: () => readFileSync(logPath, 'utf8'),
+    events: options.events ? (child.stdio[EVENTS_FD] as Readable) : undefined,
     dispose: () => rmSync(logDir, { recursive: true, force: true }),
   };
   const ready = await new Promise<boolean>((resolve) => {

@@ -9,6 +9,14 @@ import { Command, CommanderError } from 'commander';
 import { UnionmountError } from '../errors.js';
 import { mountCommand } from './commands/mount.js';
 import { umountCommand } from './commands/umount.js';
+import { doctorCommand } from './commands/doctor.js';
+import { lessonCommand } from './commands/lesson.js';
+import { inspectCommand } from './commands/inspect.js';
+import { diffCommand } from './commands/diff.js';
+import { commitCommand } from './commands/commit.js';
+import { discardCommand } from './commands/discard.js';
+import { dfCommand } from './commands/df.js';
+import { exportCommand, importCommand } from './commands/oci.js';
 import { defaultIO, type CliIO } from './io.js';
 import { isMain } from './is-main.js';
 
@@ -24,6 +32,15 @@ export function buildProgram(io: CliIO = defaultIO): Command {
     .exitOverride();
   program.addCommand(mountCommand(io), { isDefault: true });
   program.addCommand(umountCommand());
+  program.addCommand(doctorCommand(io));
+  program.addCommand(lessonCommand(io));
+  program.addCommand(inspectCommand(io));
+  program.addCommand(diffCommand(io));
+  program.addCommand(commitCommand(io));
+  program.addCommand(discardCommand(io));
+  program.addCommand(dfCommand(io));
+  program.addCommand(importCommand(io));
+  program.addCommand(exportCommand(io));
   // Subcommands inherit the program's output and error handling.
   for (const command of program.commands) {
     command.configureOutput({ writeOut: io.out, writeErr: io.err }).exitOverride();

@@ -1,7 +1,7 @@
 /**
  * Copy-up (fs/overlayfs/copy_up.c): before a lower object is changed, a copy is built in the work
- * directory (data, then xattrs, then owner, mode and times, so that writing data cannot drop
- * security.capability) and renamed into the upper in one step. Parents are copied up first.
+ * directory (data, then owner, then xattrs, then mode and times: writing data and chown(2) both
+ * drop security.capability) and renamed into the upper in one step. Parents are copied up first.
  * Callers hold the overlay's mutation lock, so one object is never copied up twice at once.
  */
 import { constants as fsConstants, promises as fsp } from 'node:fs';
@@ -19,6 +19,8 @@ const { S_IFDIR, S_IFREG, S_IFLNK } = fsConstants;
 export interface CopyUpEvent {
   path: string;
   layer: number;
+  /** The root directory of the layer copied from (for traces). */
+  from: string;
   bytes: number;
   ms: number;
 }
@@ -51,8 +53,8 @@ export class CopyUp {
     const tmp = this.work.tempName();
     try {
       await this.build(source.layer, source.rel, stat, tmp, truncate);
-      this.copyXattrs(source.layer, source.rel, tmp);
-      await this.copyAttributes(stat, tmp);
+      this.recordOrigin(source.layer, source.rel, tmp);
+      await this.copyAttributes(source.layer, source.rel, stat, tmp);
       this.upper.rename(tmp, entry.path, RENAME_NOREPLACE, this.work.layer);
     } catch (err) {
       await removeQuietly(this.work.layer, tmp, typeOf(stat));
@@ -69,6 +71,7 @@ export class CopyUp {
     this.onCopyUp?.({
       path: entry.path,
       layer: source.layer.index,
+      from: source.layer.root,
       bytes,
       ms: performance.now() - started,
     });
@@ -88,11 +91,7 @@ export class CopyUp {
         return work.mkdir(tmp, 0o700);
       case S_IFREG:
         if (truncate) return fsp.writeFile(work.absolute(tmp), '', { flag: 'wx', mode: 0o600 });
-        return fsp.copyFile(
-          layer.absolute(rel),
-          work.absolute(tmp),
-          fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE,
-        );
+        return work.copyFrom(layer, rel, tmp);
       case S_IFLNK:
         return work.symlink(await layer.readlink(rel), tmp);
       default:
@@ -108,9 +107,21 @@ export class CopyUp {
     }
   }
 
-  private async copyAttributes(stat: Stat, tmp: string): Promise<void> {
+  /** Where the copy came from, so its inode number survives remounts (kernel ovl_set_origin). */
+  private recordOrigin(layer: ReadableLayer, rel: string, tmp: string): void {
+    const handle = layer.handle(rel);
+    if (handle !== undefined) this.format.setOrigin(this.work.layer, tmp, handle);
+  }
+
+  private async copyAttributes(
+    layer: ReadableLayer,
+    rel: string,
+    stat: Stat,
+    tmp: string,
+  ): Promise<void> {
     const work = this.work.layer;
     await work.chown(tmp, { uid: Number(stat.uid), gid: Number(stat.gid) });
+    this.copyXattrs(layer, rel, tmp);
     // chown clears set-id bits, so the mode comes after it; symlinks have no mode of their own.
     if (typeOf(stat) !== S_IFLNK) await work.chmod(tmp, Number(stat.mode) & 0o7777);
     work.utimens(tmp, timespec(stat.atimeNs), timespec(stat.mtimeNs));

@@ -6,6 +6,7 @@ import { constants } from 'node:os';
 
 export type ErrnoCode = keyof typeof constants.errno;
 
+/** A filesystem error with its POSIX code (ENOENT, EXDEV, ...); the adapter turns it into -errno. */
 export class FsError extends Error {
   constructor(
     readonly code: ErrnoCode,

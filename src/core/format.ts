@@ -8,21 +8,37 @@
  * See native-notes/format.md for what the kernel does with each.
  */
 import { constants } from 'node:fs';
-import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
+import type { FileHandle, ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 
+/** The overlay's xattr namespace as root uses it (the kernel's default). */
 export const TRUSTED_PREFIX = 'trusted.overlay.';
+/** The overlay's xattr namespace without root (the kernel's `userxattr` option). */
 export const USER_PREFIX = 'user.overlay.';
 
 const WHITEOUT_MODE = constants.S_IFCHR;
 const OPAQUE_VALUE = Buffer.from('y');
 
+/**
+ * The origin xattr holds the kernel's struct ovl_fb: version 0, magic 0xfb, total length, flags,
+ * handle type, the filesystem's uuid (null when every layer shares one filesystem, as the kernel
+ * writes it then), then the file handle. Flags 0: a little-endian handle (this machine).
+ */
+const FB_HEADER = 21;
+const FB_MAGIC = 0xfb;
+const NULL_UUID = Buffer.alloc(16);
+
+/** Every question and change about the on-disk format: whiteouts, opaque and redirect xattrs. */
 export class OverlayFormat {
   readonly opaqueXattr: string;
   readonly redirectXattr: string;
+  readonly originXattr: string;
+  private readonly escapePrefix: string;
 
   constructor(readonly xattrPrefix: string = TRUSTED_PREFIX) {
     this.opaqueXattr = `${xattrPrefix}opaque`;
     this.redirectXattr = `${xattrPrefix}redirect`;
+    this.originXattr = `${xattrPrefix}origin`;
+    this.escapePrefix = `${xattrPrefix}overlay.`;
   }
 
   isWhiteout(stat: Stat): boolean {
@@ -55,8 +71,39 @@ export class OverlayFormat {
     layer.setxattr(rel, this.redirectXattr, Buffer.from(value, 'latin1'));
   }
 
+  /** The lower object a copied-up object came from, as a file handle (kernel ovl_check_origin). */
+  originOf(layer: ReadableLayer, rel: string): FileHandle | undefined {
+    const fb = layer.getxattr(rel, this.originXattr);
+    if (fb === undefined || fb.length < FB_HEADER || fb[0] !== 0 || fb[1] !== FB_MAGIC) return;
+    if (fb[2] !== fb.length || fb[3] !== 0) return undefined;
+    return { type: fb[4]!, bytes: Buffer.from(fb.subarray(FB_HEADER)) };
+  }
+
+  setOrigin(layer: WritableLayer, rel: string, handle: FileHandle): void {
+    const header = Buffer.from([0, FB_MAGIC, FB_HEADER + handle.bytes.length, 0, handle.type]);
+    layer.setxattr(rel, this.originXattr, Buffer.concat([header, NULL_UUID, handle.bytes]));
+  }
+
+  /** The overlay's own xattrs: its prefix, except the escaped names below. */
   isPrivateXattr(name: string): boolean {
-    return name.startsWith(this.xattrPrefix);
+    return name.startsWith(this.xattrPrefix) && !name.startsWith(this.escapePrefix);
+  }
+
+  /**
+   * The name on disk for a name given through the mount. As the kernel does since 6.7 (for nested
+   * overlays), `<prefix>X` set through the mount is stored escaped as `<prefix>overlay.X`, so the
+   * mount's own markers can be neither read nor forged.
+   */
+  escapeXattr(name: string): string {
+    if (!name.startsWith(this.xattrPrefix)) return name;
+    return this.escapePrefix + name.slice(this.xattrPrefix.length);
+  }
+
+  /** The name shown through the mount for a name on disk; undefined for a private one. */
+  unescapeXattr(name: string): string | undefined {
+    if (!name.startsWith(this.xattrPrefix)) return name;
+    if (!name.startsWith(this.escapePrefix)) return undefined;
+    return this.xattrPrefix + name.slice(this.escapePrefix.length);
   }
 
   makeWhiteout(layer: WritableLayer, rel: string): void {

@@ -1,33 +1,40 @@
 /**
- * Inode numbers shown through the mount. Like the kernel's xino, a layer's real inode number is
- * combined with the layer's index, so numbers from different layers never collide. An object keeps
- * its number when it is copied up (the upper copy is mapped back to the lower original), and a
- * merged directory shows the number of its top-most lower directory, as the kernel shows the origin.
+ * Inode numbers shown through the mount, as the kernel's overlayfs shows them: when every layer
+ * lives on one filesystem, an object's real inode number; otherwise the real number with the
+ * filesystem's index in the high bits (the kernel's xino), so numbers never collide. A copied-up
+ * object keeps the number of its lower origin (read back from the origin xattr, so it survives
+ * remounts), and a merged directory shows its top-most lower directory's number.
  * See native-notes/inodes.md for the guarantees that hold.
  */
 import type { Stat } from '../layers/layer.js';
 
-const LAYER_SHIFT = 2 ** 44;
+const FS_SHIFT = 2 ** 44;
 
 export class InodeNumbers {
-  /** Upper real inode → number shown, for objects copied up during this mount. */
+  /** Distinct st_dev of the layers, the upper's first: index 0 keeps real numbers. */
+  private readonly filesystems: bigint[] = [];
+  /** Upper real inode → number shown, for copy-ups whose origin could not be recorded. */
   private readonly copiedUp = new Map<bigint, number>();
 
-  /** The number for an object of layer `index`; exact below 2^53 (512 layers of 2^44 inodes). */
-  fold(index: number, stat: Stat): number {
-    return index * LAYER_SHIFT + Number(stat.ino % BigInt(LAYER_SHIFT));
+  /** Registers a layer's filesystem; call in stack order, the upper first. */
+  register(stat: Stat): void {
+    if (!this.filesystems.includes(stat.dev)) this.filesystems.push(stat.dev);
   }
 
-  /** The number for an upper object, keeping the number of what it was copied up from. */
-  forUpper(stat: Stat): number {
-    return this.copiedUp.get(stat.ino) ?? this.fold(0, stat);
+  /** The number shown for a real object; exact below 2^53. */
+  of(stat: Stat): number {
+    let index = this.filesystems.indexOf(stat.dev);
+    if (index < 0) index = this.filesystems.push(stat.dev) - 1;
+    return index * FS_SHIFT + Number(stat.ino % BigInt(FS_SHIFT));
+  }
+
+  /** The number for an upper object: its origin's when it was copied up. */
+  forUpper(stat: Stat, origin: Stat | undefined): number {
+    if (origin !== undefined) return this.of(origin);
+    return this.copiedUp.get(stat.ino) ?? this.of(stat);
   }
 
   rememberCopyUp(upperStat: Stat, ino: number): void {
     this.copiedUp.set(upperStat.ino, ino);
-  }
-
-  forget(upperStat: Stat): void {
-    this.copiedUp.delete(upperStat.ino);
   }
 }

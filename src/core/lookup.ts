@@ -51,6 +51,7 @@ export class Lookup {
     for (const layer of this.layers) {
       const stat = await layer.lstat('');
       if (stat === undefined) continue;
+      this.inodes.register(stat);
       stack.push({ layer, rel: '' });
       stats.push(stat);
       if (this.format.isOpaque(layer, '')) break;
@@ -102,11 +103,23 @@ export class Lookup {
 
   private inodeOf(stack: LayerPath[], stats: Stat[]): number {
     const [first, second] = stack;
-    if (first!.layer !== this.upper) return this.inodes.fold(first!.layer.index, stats[0]!);
+    if (first!.layer !== this.upper) return this.inodes.of(stats[0]!);
     // A merged directory shows its top-most lower directory's number: the same before and after
     // its copy-up, and across remounts.
-    if (second !== undefined) return this.inodes.fold(second.layer.index, stats[1]!);
-    return this.inodes.forUpper(stats[0]!);
+    if (second !== undefined) return this.inodes.of(stats[1]!);
+    return this.inodes.forUpper(stats[0]!, this.originStat(first!.rel));
+  }
+
+  /** The stat of the lower object an upper object was copied up from, if it is still there. */
+  private originStat(rel: string): Stat | undefined {
+    const handle = this.format.originOf(this.upper!, rel);
+    if (handle === undefined) return undefined;
+    for (const layer of this.layers) {
+      if (layer === this.upper) continue;
+      const stat = layer.statByHandle(handle);
+      if (stat !== undefined) return stat;
+    }
+    return undefined;
   }
 
   /**

@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { promisify } from 'node:util';
 import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
-import { RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
+import { fallocate, RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
 import { CopyUp, type CopyUpEvent } from './copy-up.js';
 import { type Entry, hasLower, isDir, top, typeOf, upperOf } from './entry.js';
 import { fsError } from './errors.js';
@@ -87,6 +87,7 @@ interface Handle {
   ino: number;
 }
 
+/** The merged view over the layers, with syscall-named async methods; no FUSE involved. */
 export class Overlay {
   readonly lookup: Lookup;
   readonly inodes = new InodeNumbers();
@@ -166,19 +167,24 @@ export class Overlay {
   async getxattr(path: string, name: string, caller: Caller): Promise<Buffer> {
     if (!this.xattrVisible(name, caller)) throw fsError('ENODATA');
     const { layer, rel } = top(await this.entry(path));
-    const value = layer.getxattr(rel, name);
+    const value = layer.getxattr(rel, this.format.escapeXattr(name));
     if (value === undefined) throw fsError('ENODATA');
     return value;
   }
 
   async listxattr(path: string, caller: Caller): Promise<string[]> {
     const { layer, rel } = top(await this.entry(path));
-    return layer.listxattr(rel).filter((name) => this.xattrVisible(name, caller));
+    return layer
+      .listxattr(rel)
+      .map((name) => this.format.unescapeXattr(name))
+      .filter((name): name is string => name !== undefined && this.xattrVisible(name, caller));
   }
 
-  /** trusted.* needs CAP_SYS_ADMIN: the daemon has it, so it checks for the caller. */
+  /**
+   * trusted.* needs CAP_SYS_ADMIN: the daemon has it, so it checks for the caller. Names are as
+   * given through the mount: the overlay's own are out of reach (see OverlayFormat.escapeXattr).
+   */
   private xattrVisible(name: string, caller: Caller): boolean {
-    if (this.format.isPrivateXattr(name)) return false;
     return caller.uid === 0 || !name.startsWith('trusted.');
   }
 
@@ -194,7 +200,9 @@ export class Overlay {
     let entry = await this.entry(path);
     const writing = (flags & O_ACCMODE) !== O_RDONLY || (flags & O_TRUNC) !== 0;
     if (writing && upperOf(entry, this.upper) === undefined) {
-      entry = await this.locked(() => this.copyUp(entry, (flags & O_TRUNC) !== 0));
+      // Looked up again under the lock: a concurrent open may have copied it up meanwhile.
+      const truncate = (flags & O_TRUNC) !== 0;
+      entry = await this.locked(async () => this.copyUp(await this.entry(path), truncate));
     }
     const { layer, rel } = top(entry);
     return this.track(await layer.open(rel, flags & ~(O_CREAT | O_EXCL)), entry.ino);
@@ -211,6 +219,11 @@ export class Overlay {
   async fsync(fh: number, datasync: boolean): Promise<void> {
     const { fd } = this.handle(fh);
     await (datasync ? fdatasyncFd(fd) : fsyncFd(fd));
+  }
+
+  /** fallocate(2): reserve or punch space in an open file (already in the upper if writable). */
+  fallocate(fh: number, mode: number, offset: number, length: number): Promise<void> {
+    return Promise.resolve(fallocate(this.handle(fh).fd, mode, offset, length));
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
@@ -349,15 +362,16 @@ export class Overlay {
     flags: number,
     caller: Caller,
   ): Promise<void> {
-    if (!this.xattrVisible(name, caller))
-      throw fsError(this.format.isPrivateXattr(name) ? 'EOPNOTSUPP' : 'EPERM');
-    await this.changeUpper(path, (upper, rel) => upper.setxattr(rel, name, value, flags));
+    if (!this.xattrVisible(name, caller)) throw fsError('EPERM');
+    const stored = this.format.escapeXattr(name);
+    await this.changeUpper(path, (upper, rel) => upper.setxattr(rel, stored, value, flags));
   }
 
   async removexattr(path: string, name: string, caller: Caller): Promise<void> {
     // Looking first avoids a copy-up for a removal that fails anyway (kernel ovl_xattr_set).
     await this.getxattr(path, name, caller);
-    await this.changeUpper(path, (upper, rel) => upper.removexattr(rel, name));
+    const stored = this.format.escapeXattr(name);
+    await this.changeUpper(path, (upper, rel) => upper.removexattr(rel, stored));
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -469,7 +483,7 @@ export class Overlay {
     const needsWhiteout =
       hasLower(entry, upper) || (await this.lookup.lowerHas(parent, nameOf(entry.path)));
     if (!needsWhiteout) {
-      if (isDir(entry)) await this.removeTree(upper, entry.path);
+      if (isDir(entry)) await upper.removeTree(entry.path);
       else await upper.unlink(entry.path);
     } else {
       const work = this.work!.layer;
@@ -480,7 +494,7 @@ export class Overlay {
       } else if (isDir(entry)) {
         // Swap the whiteout in for the directory in one step, then drop the old directory.
         upper.rename(tmp, entry.path, RENAME_EXCHANGE, work);
-        await this.removeTree(work, tmp);
+        await work.removeTree(tmp); // only whiteouts can be left in it
       } else {
         upper.rename(tmp, entry.path, 0, work);
       }
@@ -488,11 +502,6 @@ export class Overlay {
     }
     this.lookup.forgetOne(entry.path);
     this.emit({ type: 'delete', path: entry.path });
-  }
-
-  /** Removes an empty merged directory's upper copy: only whiteouts can be left in it. */
-  private async removeTree(layer: WritableLayer, rel: string): Promise<void> {
-    await fsp.rm(layer.absolute(rel), { recursive: true, force: true });
   }
 
   private async checkRename(

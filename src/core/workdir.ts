@@ -3,7 +3,6 @@
  * in one step, so a crash never leaves a half-built object at a real name. The layout is the
  * kernel's (`<workdir>/work`), so kernel overlayfs and unionmount can take turns on one upper.
  */
-import { promises as fsp } from 'node:fs';
 import type { WritableLayer } from '../layers/layer.js';
 
 export class WorkDir {
@@ -18,8 +17,6 @@ export class WorkDir {
 
   /** Removes what a crash left behind; the kernel does the same at mount. */
   async clean(): Promise<void> {
-    for (const { name } of await this.layer.readdir('')) {
-      await fsp.rm(this.layer.absolute(name), { recursive: true, force: true });
-    }
+    for (const { name } of await this.layer.readdir('')) await this.layer.removeTree(name);
   }
 }

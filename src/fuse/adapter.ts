@@ -6,6 +6,7 @@
 import type { Attributes, Caller, Overlay } from '../core/overlay.js';
 import { errnoOf } from '../core/errors.js';
 import { fromFusePath, parentOf } from '../core/paths.js';
+import type { FallocateOp } from './binding.js';
 import type { CallerContext, Done, FuseOps, FuseStat, FuseStatfs, FuseTime, Reply } from './ops.js';
 
 const EIO = 5;
@@ -17,7 +18,7 @@ export interface AdapterOptions {
   log?: (message: string) => void;
 }
 
-export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps {
+export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & FallocateOp {
   const log =
     options.log ?? ((message: string) => process.stderr.write(`unionmount: ${message}\n`));
 
@@ -76,6 +77,8 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps {
     release: (_path, fh, cb) => done('release', cb, () => overlay.release(fh)),
     truncate: (path, size, cb) => done('truncate', cb, () => overlay.truncate(rel(path), size)),
     ftruncate: (_path, fh, size, cb) => done('ftruncate', cb, () => overlay.ftruncate(fh, size)),
+    fallocate: (_path, fh, mode, offset, length, cb) =>
+      done('fallocate', cb, () => overlay.fallocate(fh, mode, offset, length)),
     mkdir: (path, mode, cb) => {
       const who = caller();
       done('mkdir', cb, () => overlay.mkdir(rel(path), mode, who));

@@ -13,6 +13,7 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import type { CallerContext, FuseOps, FuseStat, FuseStatfs } from './ops.js';
 
 const require = createRequire(import.meta.url);
@@ -37,11 +38,24 @@ type FuseNativeClass = (new (mnt: string, ops: object, opts: object) => FuseNati
   binding: NativeBinding;
 };
 
-const Fuse = require('fuse-native') as FuseNativeClass;
+/** Builds the patched addon where the shipped one does not load (another CPU or libc). */
+const BUILD = `node ${fileURLToPath(new URL('../../scripts/build-binding.mjs', import.meta.url))}`;
+
+const Fuse = loadFuseNative();
 const native = Fuse.binding;
 if (typeof native.fuse_native_get_context !== 'function') {
   // node-gyp-build found the stock prebuild: every fix below would silently be missing.
-  throw new Error('fuse-native is not the patched build; run: node scripts/build-binding.mjs');
+  throw new Error(`fuse-native is not the patched build; run: ${BUILD}`);
+}
+
+function loadFuseNative(): FuseNativeClass {
+  try {
+    return require('fuse-native') as FuseNativeClass;
+  } catch (err) {
+    const reason = (err as Error).message.split('\n')[0]!;
+    const fix = /libfuse\.so/.test(reason) ? 'apt-get install libfuse2' : BUILD;
+    throw new Error(`the FUSE binding does not load (${reason}); fix: ${fix}`);
+  }
 }
 
 const { EIO, ERANGE, ENODATA } = constants.errno;

@@ -18,10 +18,12 @@ export interface MountInfo {
   source: string;
   /** minor device number: the name of the FUSE connection in fusectl. */
   minor: number;
+  /** The filesystem's own options, still escaped (overlay: `lowerdir=...,upperdir=...`). */
+  superOptions: string;
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
-const unescape = (field: string): string =>
+export const unescape = (field: string): string =>
   field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 
 export function mounts(): MountInfo[] {
@@ -37,6 +39,7 @@ export function mounts(): MountInfo[] {
         fstype: fields[dash + 1]!,
         source: unescape(fields[dash + 2]!),
         minor: Number(fields[2]!.split(':')[1]),
+        superOptions: fields[dash + 3] ?? '',
       };
     });
 }

@@ -1,17 +1,39 @@
 /**
- * Layers over real directories. Every path is built from the layer root plus a relative byte
- * string and handed to the kernel as a Buffer, so names that are not UTF-8 stay exact.
+ * Layers over real directories. Nothing is resolved from `/` but the layer root, once: every name
+ * is reached from the root's directory fd, its parent opened beneath the root with no symlink
+ * crossed (openat2, see native.ts), and the name itself handed to a call that does not follow it
+ * (lstat, O_NOFOLLOW, AT_SYMLINK_NOFOLLOW, l*xattr, rename, unlink). A symlink inside a layer is
+ * never followed, whatever changes under the daemon, and paths work at any depth: the kernel never
+ * sees more than the layer-relative part. Node's fs calls get `/proc/self/fd/<parent fd>/<name>`
+ * as exact bytes, so names that are not UTF-8 stay exact. See native-notes/syscalls.md.
  */
-import { constants as fsConstants, open as openCb, promises as fsp } from 'node:fs';
+import {
+  openSync,
+  close,
+  constants as fsConstants,
+  fstat,
+  fstatSync,
+  ftruncate,
+  open as openCb,
+  promises as fsp,
+} from 'node:fs';
 import { promisify } from 'node:util';
 import type { Dirent } from 'node:fs';
+import { copyData } from './copy-data.js';
 import * as native from './native.js';
 import type { DirEntry, Owner, ReadableLayer, Stat, WritableLayer } from './layer.js';
 
 /** fs.promises.open wraps the fd in a FileHandle; FUSE handles want the raw fd. */
 const openFd = promisify(openCb);
+const closeFd = promisify(close);
+const ftruncateFd = promisify(ftruncate);
+const fstatFd = (fd: number): Promise<Stat> =>
+  new Promise((resolve, reject) =>
+    fstat(fd, { bigint: true }, (err, stat) => (err ? reject(err) : resolve(stat))),
+  );
 
 const { S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = fsConstants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fsConstants;
 
 function direntType(entry: Dirent<Buffer>): number {
   if (entry.isFile()) return S_IFREG;
@@ -24,13 +46,36 @@ function direntType(entry: Dirent<Buffer>): number {
   return 0;
 }
 
+/** No such name: also when a parent is not a directory, or is a symlink (never crossed). */
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
+}
+
+/** The object `name` in the directory open as `dir` (or the object open as `dir` itself). */
+const proc = (dir: number, name?: string): Buffer =>
+  Buffer.from(
+    name === undefined ? `/proc/self/fd/${dir}` : `/proc/self/fd/${dir}/${name}`,
+    'latin1',
+  );
+
+/** Closes `fd` once `use` is done with it, also when `use` returns a promise. */
+function holding<T>(fd: number, use: () => T): T {
+  let result: T;
+  try {
+    result = use();
+  } catch (err) {
+    native.closeFd(fd);
+    throw err;
+  }
+  if (result instanceof Promise) return result.finally(() => native.closeFd(fd)) as T;
+  native.closeFd(fd);
+  return result;
 }
 
 export class DiskLayer implements ReadableLayer {
   private readonly prefix: Buffer;
+  private rootFd = -1;
 
   constructor(
     readonly index: number,
@@ -45,9 +90,33 @@ export class DiskLayer implements ReadableLayer {
       : Buffer.concat([this.prefix, Buffer.from(rel, 'latin1')]);
   }
 
+  /** The root directory, opened once, at first use (the only path resolved from `/`). */
+  private rootDir(): number {
+    if (this.rootFd < 0) this.rootFd = native.openRoot(this.absolute(''));
+    return this.rootFd;
+  }
+
+  /**
+   * Runs `use` with the parent directory of `rel` as an fd and its last name ('.' for the root).
+   * A name at the top level needs no syscall; deeper ones cost one openat2 and one close.
+   */
+  at<T>(rel: string, use: (dir: number, name: string) => T): T {
+    const slash = rel.lastIndexOf('/');
+    if (slash < 0) return use(this.rootDir(), rel === '' ? '.' : rel);
+    const dir = native.openDirBeneath(this.rootDir(), rel.slice(0, slash));
+    return holding(dir, () => use(dir, rel.slice(slash + 1)));
+  }
+
+  /** Runs `use` with the directory `rel` itself as an fd. */
+  private inDir<T>(rel: string, use: (dir: number) => T): T {
+    if (rel === '') return use(this.rootDir());
+    const dir = native.openDirBeneath(this.rootDir(), rel);
+    return holding(dir, () => use(dir));
+  }
+
   async lstat(rel: string): Promise<Stat | undefined> {
     try {
-      return await fsp.lstat(this.absolute(rel), { bigint: true });
+      return await this.at(rel, (dir, name) => fsp.lstat(proc(dir, name), { bigint: true }));
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -55,85 +124,137 @@ export class DiskLayer implements ReadableLayer {
   }
 
   async readdir(rel: string): Promise<DirEntry[]> {
-    const entries = await fsp.readdir(this.absolute(rel), {
-      withFileTypes: true,
-      encoding: 'buffer',
-    });
+    const entries = await this.inDir(rel, (dir) =>
+      fsp.readdir(proc(dir), { withFileTypes: true, encoding: 'buffer' }),
+    );
     return entries.map((e) => ({ name: e.name.toString('latin1'), type: direntType(e) }));
   }
 
   async readlink(rel: string): Promise<string> {
-    const target = await fsp.readlink(this.absolute(rel), { encoding: 'buffer' });
+    const target = await this.at(rel, (dir, name) =>
+      fsp.readlink(proc(dir, name), { encoding: 'buffer' }),
+    );
     return target.toString('latin1');
   }
 
   getxattr(rel: string, name: string): Buffer | undefined {
-    return native.getxattr(this.absolute(rel), name);
+    return this.at(rel, (dir, base) => native.getxattr(proc(dir, base), name));
   }
 
   listxattr(rel: string): string[] {
-    return native.listxattr(this.absolute(rel));
+    return this.at(rel, (dir, name) => native.listxattr(proc(dir, name)));
   }
 
-  open(rel: string, flags: number): Promise<number> {
-    return openFd(this.absolute(rel), flags | fsConstants.O_NOFOLLOW);
+  async open(rel: string, flags: number): Promise<number> {
+    return this.at(rel, (dir, name) => openFd(proc(dir, name), flags | O_NOFOLLOW));
+  }
+
+  handle(rel: string): native.FileHandle | undefined {
+    return this.at(rel, (dir, name) => native.nameToHandle(proc(dir, name)));
+  }
+
+  /** open_by_handle_at refuses an O_PATH mount fd (EBADF): this one is opened for reading. */
+  private mountFd = -1;
+
+  statByHandle(handle: native.FileHandle): Stat | undefined {
+    if (this.mountFd < 0) this.mountFd = openSync(this.absolute(''), O_RDONLY | O_DIRECTORY);
+    const fd = native.openByHandle(this.mountFd, handle);
+    return fd === undefined ? undefined : holding(fd, () => fstatSync(fd, { bigint: true }));
   }
 }
 
+/** Both ends of a rename or link must be resolved the same way. */
+function diskLayer(layer: ReadableLayer): DiskLayer {
+  if (!(layer instanceof DiskLayer)) throw new Error(`layer ${layer.root} is not on disk`);
+  return layer;
+}
+
 export class WritableDiskLayer extends DiskLayer implements WritableLayer {
-  create(rel: string, flags: number, mode: number): Promise<number> {
-    return openFd(this.absolute(rel), flags | fsConstants.O_CREAT | fsConstants.O_NOFOLLOW, mode);
+  async create(rel: string, flags: number, mode: number): Promise<number> {
+    return this.at(rel, (dir, name) => openFd(proc(dir, name), flags | O_CREAT | O_NOFOLLOW, mode));
   }
 
-  mkdir(rel: string, mode: number): Promise<void> {
-    return fsp.mkdir(this.absolute(rel), { mode });
+  async mkdir(rel: string, mode: number): Promise<void> {
+    await this.at(rel, (dir, name) => fsp.mkdir(proc(dir, name), { mode }));
   }
 
   mknod(rel: string, mode: number, rdev: number): void {
-    native.mknod(this.absolute(rel), mode, rdev);
+    this.at(rel, (dir, name) => native.mknodAt(dir, name, mode, rdev));
   }
 
-  symlink(target: string, rel: string): Promise<void> {
-    return fsp.symlink(Buffer.from(target, 'latin1'), this.absolute(rel));
+  async symlink(target: string, rel: string): Promise<void> {
+    await this.at(rel, (dir, name) => fsp.symlink(Buffer.from(target, 'latin1'), proc(dir, name)));
   }
 
-  link(existing: string, rel: string, fromLayer: WritableLayer = this): Promise<void> {
-    return fsp.link(fromLayer.absolute(existing), this.absolute(rel));
+  async link(existing: string, rel: string, fromLayer: WritableLayer = this): Promise<void> {
+    // link(2) does not follow a symlink at `existing`: it links the symlink itself.
+    await diskLayer(fromLayer).at(existing, (fromDir, fromName) =>
+      this.at(rel, (dir, name) => fsp.link(proc(fromDir, fromName), proc(dir, name))),
+    );
   }
 
-  unlink(rel: string): Promise<void> {
-    return fsp.unlink(this.absolute(rel));
+  async unlink(rel: string): Promise<void> {
+    await this.at(rel, (dir, name) => fsp.unlink(proc(dir, name)));
   }
 
-  rmdir(rel: string): Promise<void> {
-    return fsp.rmdir(this.absolute(rel));
+  async rmdir(rel: string): Promise<void> {
+    await this.at(rel, (dir, name) => fsp.rmdir(proc(dir, name)));
   }
 
-  chmod(rel: string, mode: number): Promise<void> {
-    return fsp.chmod(this.absolute(rel), mode);
+  /** Removes `rel` and everything below it; a name already gone is fine. */
+  async removeTree(rel: string): Promise<void> {
+    const stat = await this.lstat(rel);
+    if (stat === undefined) return;
+    if (!stat.isDirectory()) return this.unlink(rel);
+    for (const { name } of await this.readdir(rel)) await this.removeTree(`${rel}/${name}`);
+    await this.rmdir(rel);
   }
 
-  chown(rel: string, owner: Owner): Promise<void> {
-    return fsp.lchown(this.absolute(rel), owner.uid, owner.gid);
+  async chmod(rel: string, mode: number): Promise<void> {
+    this.at(rel, (dir, name) => native.chmodAt(dir, name, mode));
   }
 
-  truncate(rel: string, size: number): Promise<void> {
-    return fsp.truncate(this.absolute(rel), size);
+  async chown(rel: string, owner: Owner): Promise<void> {
+    await this.at(rel, (dir, name) => fsp.lchown(proc(dir, name), owner.uid, owner.gid));
+  }
+
+  async truncate(rel: string, size: number): Promise<void> {
+    // truncate(2) follows a symlink at the name: open it without following instead.
+    const fd = await this.open(rel, O_WRONLY | O_NONBLOCK);
+    try {
+      await ftruncateFd(fd, size);
+    } finally {
+      await closeFd(fd);
+    }
+  }
+
+  /** Creates `to` (which must not exist) with the data of `rel` in `source`; holes stay holes. */
+  async copyFrom(source: ReadableLayer, rel: string, to: string): Promise<void> {
+    const from = await source.open(rel, O_RDONLY);
+    try {
+      const stat = await fstatFd(from);
+      // Through the fds: the source is exactly the object just opened, the target a new name.
+      await this.at(to, (dir, name) => copyData(proc(from), proc(dir, name), stat));
+    } finally {
+      await closeFd(from);
+    }
   }
 
   utimens(rel: string, atime: native.Timespec, mtime: native.Timespec): void {
-    native.utimens(this.absolute(rel), atime, mtime);
+    this.at(rel, (dir, name) => native.utimensAt(dir, name, atime, mtime));
   }
 
   setxattr(rel: string, name: string, value: Buffer, flags = 0): void {
-    native.setxattr(this.absolute(rel), name, value, flags);
+    this.at(rel, (dir, base) => native.setxattr(proc(dir, base), name, value, flags));
   }
 
   removexattr(rel: string, name: string): void {
-    native.removexattr(this.absolute(rel), name);
+    this.at(rel, (dir, base) => native.removexattr(proc(dir, base), name));
   }
 
   rename(from: string, to: string, flags = 0, fromLayer: WritableLayer = this): void {
-    native.rename(fromLayer.absolute(from), this.absolute(to), flags);
+    diskLayer(fromLayer).at(from, (fromDir, fromName) =>
+      this.at(to, (dir, name) => native.renameAt(fromDir, fromName, dir, name, flags)),
+    );
   }
 }

@@ -6,6 +6,9 @@
  * Paths inside a layer are relative byte strings ('' is the layer root, 'a/b' below it).
  */
 import type { BigIntStats } from 'node:fs';
+import type { FileHandle } from './native.js';
+
+export type { FileHandle };
 
 export type Stat = BigIntStats;
 
@@ -30,6 +33,10 @@ export interface ReadableLayer {
   open(rel: string, flags: number): Promise<number>;
   /** The absolute path of an object in this layer, as exact bytes. */
   absolute(rel: string): Buffer;
+  /** The object's kernel file handle (for the origin xattr), if the filesystem gives one. */
+  handle(rel: string): FileHandle | undefined;
+  /** The stat of the object a file handle names on this layer's filesystem, if it exists. */
+  statByHandle(handle: FileHandle): Stat | undefined;
 }
 
 export interface Owner {
@@ -46,6 +53,10 @@ export interface WritableLayer extends ReadableLayer {
   link(existing: string, rel: string, fromLayer?: WritableLayer): Promise<void>;
   unlink(rel: string): Promise<void>;
   rmdir(rel: string): Promise<void>;
+  /** Removes `rel` and everything below it; a name already gone is fine. */
+  removeTree(rel: string): Promise<void>;
+  /** Creates `to` (which must not exist) with the data of `rel` in `source`. */
+  copyFrom(source: ReadableLayer, rel: string, to: string): Promise<void>;
   chmod(rel: string, mode: number): Promise<void>;
   chown(rel: string, owner: Owner): Promise<void>;
   truncate(rel: string, size: number): Promise<void>;

@@ -22,15 +22,33 @@ const sys = {
   ),
   llistxattr: libc.func('intptr_t llistxattr(const char *p, _Out_ uint8_t *list, size_t s)'),
   lremovexattr: libc.func('int lremovexattr(const char *p, const char *n)'),
-  mknod: libc.func('int mknod(const char *p, uint32_t mode, uint64_t dev)'),
   renameat2: libc.func(
     'int renameat2(int od, const char *o, int nd, const char *n, unsigned int f)',
   ),
   utimensat: libc.func('int utimensat(int dirfd, const char *p, const int64_t *times, int flags)'),
+  nameToHandleAt: libc.func(
+    'int name_to_handle_at(int dirfd, const char *p, _Inout_ uint8_t *handle, _Out_ int *mountId, int flags)',
+  ),
+  openByHandleAt: libc.func('int open_by_handle_at(int mountFd, const uint8_t *handle, int flags)'),
+  fallocate: libc.func('int fallocate(int fd, int mode, int64_t offset, int64_t len)'),
+  // openat2 has no glibc wrapper; the fixed prototype avoids koffi's slower variadic calls.
+  openat2: libc.func('long syscall(long n, int d, const char *p, const uint64_t *how, size_t s)'),
+  openat: libc.func('int openat(int d, const char *p, int flags)'),
+  close: libc.func('int close(int fd)'),
+  mknodat: libc.func('int mknodat(int d, const char *p, uint32_t mode, uint64_t dev)'),
+  fchmodat: libc.func('int fchmodat(int d, const char *p, uint32_t mode, int flags)'),
 };
 
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
+const SYS_OPENAT2 = 437;
+const O_PATH = 0o10000000;
+const O_DIRECTORY = 0o200000;
+const O_NOFOLLOW = 0o400000;
+const O_CLOEXEC = 0o2000000;
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_NO_SYMLINKS = 0x04;
+const RESOLVE_BENEATH = 0x08;
 export const RENAME_NOREPLACE = 1;
 export const RENAME_EXCHANGE = 2;
 export const RENAME_WHITEOUT = 4;
@@ -116,25 +134,144 @@ function splitNames(list: Buffer): string[] {
     .filter((name) => name.length > 0);
 }
 
-export function mknod(path: Buffer, mode: number, rdev: number): void {
-  check(sys.mknod(cpath(path), mode, rdev), 'mknod', path);
+// ---- relative to directory fds -------------------------------------------------------------
+
+/** A directory fd to resolve names beneath (O_PATH: it can name things, not read them). */
+export function openRoot(path: Buffer): number {
+  return check(sys.openat(AT_FDCWD, cpath(path), O_PATH | O_DIRECTORY | O_CLOEXEC), 'open', path);
 }
 
-export function rename(from: Buffer, to: Buffer, flags = 0): void {
-  check(sys.renameat2(AT_FDCWD, cpath(from), AT_FDCWD, cpath(to), flags), 'renameat2', from);
+const DIR_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+/** struct open_how {flags, mode, resolve} for every directory resolved beneath a layer root. */
+const OPEN_HOW = new BigUint64Array([
+  BigInt(DIR_FLAGS),
+  0n,
+  BigInt(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS),
+]);
+
+/** Whether the kernel has openat2 (5.6+, and not refused by a seccomp filter); asked once. */
+let openat2Works: boolean | undefined;
+
+/**
+ * The directory `rel` beneath `root` as a new O_PATH fd, crossing no symlink and never leaving
+ * `root` (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS). Without
+ * openat2 it walks one component at a time with O_NOFOLLOW. A symlink on the way gives ELOOP, a
+ * non-directory ENOTDIR.
+ */
+export function openDirBeneath(root: number, rel: string): number {
+  if (openat2Works !== false) {
+    const p = cstr(rel);
+    const fd = Number(sys.openat2(SYS_OPENAT2, root, p, OPEN_HOW, OPEN_HOW.byteLength));
+    if (fd >= 0) return ((openat2Works = true), fd);
+    const errno = koffi.errno();
+    if (openat2Works || (errno !== osConstants.errno.ENOSYS && errno !== osConstants.errno.EPERM))
+      throw sysError('openat2', Buffer.from(rel, 'latin1'));
+    openat2Works = false;
+  }
+  return walkBeneath(root, rel, DIR_FLAGS);
+}
+
+function walkBeneath(root: number, rel: string, flags: number): number {
+  let dir = root;
+  for (const name of rel.split('/')) {
+    const next = Number(sys.openat(dir, cstr(name), flags));
+    const errno = koffi.errno();
+    if (dir !== root) sys.close(dir);
+    if (next < 0) {
+      koffi.errno(errno);
+      throw sysError('openat', Buffer.from(rel, 'latin1'));
+    }
+    dir = next;
+  }
+  return dir;
+}
+
+/** Forces the per-component fallback (tests and measurements). */
+export function useOpenat2(enabled: boolean): void {
+  openat2Works = enabled ? undefined : false;
+}
+
+export function closeFd(fd: number): void {
+  sys.close(fd);
+}
+
+export function mknodAt(dir: number, name: string, mode: number, rdev: number): void {
+  check(sys.mknodat(dir, cstr(name), mode, rdev), 'mknodat', Buffer.from(name, 'latin1'));
+}
+
+/** chmod of the name itself: a symlink is refused (EOPNOTSUPP), never followed. */
+export function chmodAt(dir: number, name: string, mode: number): void {
+  const r = sys.fchmodat(dir, cstr(name), mode, AT_SYMLINK_NOFOLLOW);
+  check(r, 'fchmodat', Buffer.from(name, 'latin1'));
+}
+
+export function renameAt(
+  fromDir: number,
+  from: string,
+  toDir: number,
+  to: string,
+  flags = 0,
+): void {
+  const r = sys.renameat2(fromDir, cstr(from), toDir, cstr(to), flags);
+  check(r, 'renameat2', Buffer.from(from, 'latin1'));
+}
+
+export function utimensAt(dir: number, name: string, atime: Timespec, mtime: Timespec): void {
+  const r = sys.utimensat(dir, cstr(name), timesOf(atime, mtime), AT_SYMLINK_NOFOLLOW);
+  check(r, 'utimensat', Buffer.from(name, 'latin1'));
 }
 
 /** Times as [seconds, nanoseconds]; nanoseconds may be UTIME_NOW or UTIME_OMIT. */
 export type Timespec = readonly [number, number];
 
-export function utimens(path: Buffer, atime: Timespec, mtime: Timespec): void {
-  const times = new BigInt64Array([
+function timesOf(atime: Timespec, mtime: Timespec): BigInt64Array {
+  return new BigInt64Array([
     BigInt(atime[0]),
     BigInt(atime[1]),
     BigInt(mtime[0]),
     BigInt(mtime[1]),
   ]);
-  check(sys.utimensat(AT_FDCWD, cpath(path), times, AT_SYMLINK_NOFOLLOW), 'utimensat', path);
+}
+
+/** A kernel file handle: what name_to_handle_at(2) gives and open_by_handle_at(2) takes. */
+export interface FileHandle {
+  type: number;
+  bytes: Buffer;
+}
+
+const MAX_HANDLE_SZ = 128;
+
+/** The object's file handle, or undefined where the filesystem has none (EOPNOTSUPP). */
+export function nameToHandle(path: Buffer): FileHandle | undefined {
+  const raw = Buffer.alloc(8 + MAX_HANDLE_SZ);
+  raw.writeUInt32LE(MAX_HANDLE_SZ, 0);
+  if (Number(sys.nameToHandleAt(AT_FDCWD, cpath(path), raw, [0], 0)) < 0) {
+    if (koffi.errno() === osConstants.errno.EOPNOTSUPP) return undefined;
+    throw sysError('name_to_handle_at', path);
+  }
+  const size = raw.readUInt32LE(0);
+  return { type: raw.readInt32LE(4), bytes: Buffer.from(raw.subarray(8, 8 + size)) };
+}
+
+/**
+ * Opens the object a handle names (O_PATH: no access to its data) on the filesystem of
+ * `mountFd`; undefined when it is gone or belongs to another filesystem. Needs
+ * CAP_DAC_READ_SEARCH.
+ */
+export function openByHandle(mountFd: number, handle: FileHandle): number | undefined {
+  const raw = Buffer.alloc(8 + handle.bytes.length);
+  raw.writeUInt32LE(handle.bytes.length, 0);
+  raw.writeInt32LE(handle.type, 4);
+  handle.bytes.copy(raw, 8);
+  const fd = Number(sys.openByHandleAt(mountFd, raw, O_PATH));
+  return fd < 0 ? undefined : fd;
+}
+
+/** fallocate(2) on an open file. */
+export function fallocate(fd: number, mode: number, offset: number, length: number): void {
+  if (Number(sys.fallocate(fd, mode, BigInt(offset), BigInt(length))) < 0) {
+    throw sysError('fallocate', Buffer.from(`fd ${fd}`));
+  }
 }
 
 /** Splits a nanosecond timestamp (as Node's bigint stats give it) into a timespec. */
@@ -144,4 +281,21 @@ export function timespec(ns: bigint): Timespec {
   return nsec < 0n
     ? [Number(sec - 1n), Number(nsec + 1_000_000_000n)]
     : [Number(sec), Number(nsec)];
+}
+
+const lseek = libc.func('int64_t lseek(int fd, int64_t offset, int whence)');
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+
+/**
+ * The next data extent of a file at or after `offset` as [start, end), or undefined when only a
+ * hole remains (lseek SEEK_DATA/SEEK_HOLE: sparse files stay sparse through copy-up).
+ */
+export function nextData(fd: number, offset: number): [number, number] | undefined {
+  const start = Number(lseek(fd, BigInt(offset), SEEK_DATA));
+  if (start < 0) {
+    if (koffi.errno() === osConstants.errno.ENXIO) return undefined;
+    throw sysError('lseek', Buffer.from(`fd ${fd}`));
+  }
+  return [start, Number(lseek(fd, BigInt(start), SEEK_HOLE))];
 }

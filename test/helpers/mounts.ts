@@ -3,14 +3,17 @@
  * as the oracle. Mounts are tracked and always removed, also when a test fails; a hung daemon is
  * aborted through fusectl rather than waited on.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { scratch } from './layers.js';
 import { mountUnion, type MountUnionOptions, type MountedUnion } from '../../dist/index.js';
+import { kernelOverlay as mountKernel, type KernelMount } from '../../dist/testing/index.js';
+
 import { clearStaleMount, mountAt, mounts } from '../../src/fuse/mounts.js';
+
+export type { KernelMount };
 
 const active = new Set<string>();
 
@@ -40,33 +43,15 @@ export async function union(options: MountUnionOptions): Promise<MountedUnion> {
   });
 }
 
-export interface KernelMount {
-  mountpoint: string;
-  unmount(): void;
-}
-
-/** Kernel overlayfs over the same kind of layers: the oracle. */
-export function kernelOverlay(options: {
-  lowers: string[];
-  upper?: string;
-  work?: string;
-  mountpoint: string;
-  extra?: string;
-}): KernelMount {
-  const opts = [`lowerdir=${options.lowers.join(':')}`];
-  if (options.upper !== undefined) {
-    const work = options.work ?? `${options.upper}.work`;
-    mkdirSync(work, { recursive: true });
-    opts.push(`upperdir=${options.upper}`, `workdir=${work}`);
-  }
-  if (options.extra) opts.push(options.extra);
-  execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', opts.join(','), options.mountpoint]);
-  active.add(options.mountpoint);
+/** Kernel overlayfs over the same kind of layers (the oracle), tracked for clean-up. */
+export function kernelOverlay(options: Parameters<typeof mountKernel>[0]): KernelMount {
+  const mount = mountKernel(options);
+  active.add(mount.mountpoint);
   return {
-    mountpoint: options.mountpoint,
+    mountpoint: mount.mountpoint,
     unmount: () => {
-      execFileSync('umount', [options.mountpoint]);
-      active.delete(options.mountpoint);
+      mount.unmount();
+      active.delete(mount.mountpoint);
     },
   };
 }
@@ -75,7 +60,7 @@ export function kernelOverlay(options: {
 export async function cleanupMounts(): Promise<void> {
   const strays = mounts()
     .map((m) => m.mountpoint)
-    .filter((m) => /^\/tmp\/um-(test|kernel|union|cli)-/.test(m));
+    .filter((m) => /^\/tmp\/(um|unionmount)-(test|kernel|union|cli)-/.test(m));
   for (const mountpoint of new Set([...active, ...strays].reverse())) {
     if (mountAt(mountpoint) !== undefined) await clearStaleMount(mountpoint).catch(() => undefined);
     active.delete(mountpoint);

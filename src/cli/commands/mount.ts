@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { resolveConfig, splitLowers } from '../../config.js';
 import { serveUnion, type ServedUnion } from '../../daemon.js';
 import { READY_FD_ENV } from '../../spawn.js';
-import { formatEvent } from '../../trace.js';
+import { openTrace, TRACE_FORMATS, type TraceFormat } from '../../trace.js';
 import { busyOr, type CliIO } from '../io.js';
 
 interface MountFlags {
@@ -15,7 +15,8 @@ interface MountFlags {
   allowOther?: boolean;
   force?: boolean;
   cache: boolean;
-  trace?: boolean;
+  trace?: string | true;
+  traceFormat: TraceFormat;
 }
 
 export function mountCommand(io: CliIO): Command {
@@ -29,7 +30,18 @@ export function mountCommand(io: CliIO): Command {
     .option('--allow-other', 'let other users use the mount (with kernel permission checks)')
     .option('--force', 'clear a stale mount at MOUNTPOINT first')
     .option('--no-cache', 'no kernel caching of names and attributes (layers changed elsewhere)')
-    .addOption(new Option('--trace', 'print every copy-up, whiteout and opaque directory'))
+    .addOption(
+      new Option(
+        '--trace [file]',
+        'one line per copy-up, whiteout, opaque dir, redirect, create, delete: to stderr, ' +
+          "FILE or '-' (stdout); before MOUNTPOINT, or as --trace=FILE",
+      ),
+    )
+    .addOption(
+      new Option('--trace-format <format>', 'trace lines: human, or json (JSON lines)')
+        .choices(TRACE_FORMATS)
+        .default('human'),
+    )
     .addHelpText(
       'after',
       '\nExample:\n  unionmount --lower image/layer2:image/layer1 --upper container /mnt\n',
@@ -46,9 +58,10 @@ export function mountCommand(io: CliIO): Command {
         cache: flags.cache,
       });
       // Signals are caught from the start: one that arrives while mounting unmounts right after.
+      const trace = flags.trace ? openTrace(flags.trace, flags.traceFormat, io) : undefined;
       const signals = new SignalledUnmount(mountpoint, io);
       const union = await serveUnion(config, {
-        onEvent: flags.trace ? (event) => io.err(`${formatEvent(event)}\n`) : undefined,
+        onEvent: trace?.write,
         log: (message) => io.err(`unionmount: ${message}\n`),
       });
       io.err(
@@ -57,6 +70,7 @@ export function mountCommand(io: CliIO): Command {
       signals.attach(union);
       tellReady();
       await union.closed;
+      trace?.close();
     });
 }
 
