@@ -58,14 +58,17 @@ export async function serveUnion(
 
   if (config.force) await clearStaleMount(config.mountpoint);
   const ops = createOps(overlay, { context: () => binding.context(), log: hooks.log });
-  // Names may be cached: every change goes through the mount. Attributes may not: libfuse 2 gives
-  // each name of a hard-linked file its own kernel inode, whose cached size and nlink go stale.
+  // Names and file data may be cached: every change goes through the mount. auto_cache keeps a
+  // file's pages across opens while its mtime and size are unchanged (checked at each open, so a
+  // write through another name of a hard link drops them). Attributes may not be cached: libfuse
+  // 2 gives each name of a hard-linked file its own kernel inode, whose size and nlink go stale.
   const timeout = config.cache ? 1 : 0;
   const binding: FuseBinding = new FuseBinding(config.mountpoint, ops, {
     allowOther: config.allowOther,
     // The kernel checks permissions against the modes we report, as on a plain filesystem.
     defaultPermissions: true,
     attrTimeout: 0,
+    autoCache: config.cache,
     entryTimeout: timeout,
     negativeTimeout: timeout,
     // libfuse mounts nodev,nosuid; as kernel overlayfs, root's mounts serve devices and set-id

@@ -155,8 +155,8 @@ let openat2Works: boolean | undefined;
 /**
  * The directory `rel` beneath `root` as a new O_PATH fd, crossing no symlink and never leaving
  * `root` (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS). Without
- * openat2 it walks one component at a time with O_NOFOLLOW. A symlink on the way gives ELOOP, a
- * non-directory ENOTDIR.
+ * openat2 it walks one component at a time with O_NOFOLLOW. A symlink on the way gives ELOOP or
+ * ENOTDIR, as does a non-directory.
  */
 export function openDirBeneath(root: number, rel: string): number {
   if (openat2Works !== false) {

@@ -72,7 +72,6 @@ describe('unionmount doctor', () => {
     mkdirSync(join(base, 'x'));
     kernelOverlay({ lowers: [lower, join(base, 'x')], mountpoint: mnt });
     const r = doctor(mnt);
-    console.log(r);
     expect(r.status).toBe(1);
     expect(r.lines).toContain(
       `fail  mountpoint ${mnt}: already mounted; unmount it first or choose another directory.`,

@@ -60,7 +60,7 @@ export function kernelOverlay(options: Parameters<typeof mountKernel>[0]): Kerne
 export async function cleanupMounts(): Promise<void> {
   const strays = mounts()
     .map((m) => m.mountpoint)
-    .filter((m) => /^\/tmp\/(um|unionmount)-(test|kernel|union|cli)-/.test(m));
+    .filter((m) => /^\/tmp\/um-(test|kernel|union|cli)-/.test(m));
   for (const mountpoint of new Set([...active, ...strays].reverse())) {
     if (mountAt(mountpoint) !== undefined) await clearStaleMount(mountpoint).catch(() => undefined);
     active.delete(mountpoint);
