@@ -81,6 +81,7 @@ function cliArgs(options: MountUnionOptions, mountpoint: string): string[] {
   if (options.allowOther) args.push('--allow-other');
   if (options.force) args.push('--force');
   if (options.cache === false) args.push('--no-cache');
+  if (options.redirectDir !== undefined) args.push('--redirect-dir', options.redirectDir);
   return [...args, `--trace=/dev/fd/${EVENTS_FD}`, '--trace-format=json', mountpoint];
 }
 

@@ -4,6 +4,7 @@
  */
 import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { RedirectDir } from './core/overlay.js';
 import { UnionmountError } from './errors.js';
 import { isStale, mountAt } from './fuse/mounts.js';
 
@@ -24,6 +25,8 @@ export interface UnionOptions {
   force?: boolean;
   /** Let the kernel cache attributes and names (the layers change only through the mount). */
   cache?: boolean;
+  /** The kernel's redirect_dir: how renamed directories with lower content are handled. */
+  redirectDir?: RedirectDir;
   /** Called for every union event (copy-up, whiteout, opaque, create, delete). */
   debug?: boolean;
 }
@@ -38,6 +41,7 @@ export interface UnionConfig {
   allowOther: boolean;
   force: boolean;
   cache: boolean;
+  redirectDir: RedirectDir;
 }
 
 const usage = (message: string): UnionmountError => new UnionmountError(message, 2);
@@ -56,6 +60,14 @@ export async function directory(path: string, role: string): Promise<string> {
 
 const inside = (path: string, dir: string): boolean =>
   path === dir || path.startsWith(dir.endsWith('/') ? dir : dir + '/');
+
+const REDIRECT_MODES: readonly RedirectDir[] = ['on', 'follow', 'nofollow', 'off'];
+
+function redirectMode(mode: string): RedirectDir {
+  if (!(REDIRECT_MODES as readonly string[]).includes(mode))
+    throw usage(`--redirect-dir ${mode}: must be one of ${REDIRECT_MODES.join(', ')}`);
+  return mode as RedirectDir;
+}
 
 /** `a:b:c` → ['a','b','c'], refusing empty components. */
 export function splitLowers(spec: string): string[] {
@@ -96,6 +108,7 @@ export async function resolveConfig(options: UnionOptions): Promise<UnionConfig>
     allowOther: options.allowOther ?? false,
     force: options.force ?? false,
     cache: options.cache ?? true,
+    redirectDir: redirectMode(options.redirectDir ?? 'on'),
   };
 }
 

@@ -11,11 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UnionConfig } from './config.js';
 import { OverlayFormat } from './core/format.js';
-import { Overlay, type UnionEvent } from './core/overlay.js';
+import { Overlay, type RedirectDir, type UnionEvent } from './core/overlay.js';
 import { WorkDir } from './core/workdir.js';
 import { UnionmountError } from './errors.js';
 import { createOps } from './fuse/adapter.js';
 import { FuseBinding } from './fuse/binding.js';
+import type { MountStats } from './fuse/stats.js';
 import { clearStaleMount, mountAt } from './fuse/mounts.js';
 import { DiskLayer, WritableDiskLayer } from './layers/disk.js';
 
@@ -23,6 +24,8 @@ import { DiskLayer, WritableDiskLayer } from './layers/disk.js';
 export interface ServeHooks {
   onEvent?: (event: UnionEvent) => void;
   log?: (message: string) => void;
+  /** Requests, copy-ups and cache counters are recorded here (--stats). */
+  stats?: MountStats;
 }
 
 /** A union served by this process (see serveUnion). */
@@ -53,11 +56,18 @@ export async function serveUnion(
   const scratch = config.ephemeral ? await fsp.mkdtemp(join(tmpdir(), 'unionmount-')) : undefined;
   const upperDir = scratch ? join(scratch, 'upper') : config.upper;
   const workDir = scratch ? join(scratch, 'work') : config.work;
-  const overlay = await openOverlay(config.lowers, upperDir, workDir);
+  const overlay = await openOverlay(config.lowers, upperDir, workDir, {
+    redirectDir: config.redirectDir,
+  });
   overlay.onEvent = hooks.onEvent;
+  if (hooks.stats) recordStats(overlay, hooks.stats, hooks.onEvent);
 
   if (config.force) await clearStaleMount(config.mountpoint);
-  const ops = createOps(overlay, { context: () => binding.context(), log: hooks.log });
+  const ops = createOps(overlay, {
+    context: () => binding.context(),
+    log: hooks.log,
+    stats: hooks.stats,
+  });
   // Names and file data may be cached: every change goes through the mount. auto_cache keeps a
   // file's pages across opens while its mtime and size are unchanged (checked at each open, so a
   // write through another name of a hard link drops them). Attributes may not be cached: libfuse
@@ -112,16 +122,35 @@ export async function serveUnion(
   };
 }
 
+function recordStats(
+  overlay: Overlay,
+  stats: MountStats,
+  onEvent: ((event: UnionEvent) => void) | undefined,
+): void {
+  overlay.onEvent = (event) => {
+    stats.event(event);
+    onEvent?.(event);
+  };
+  const { lookup } = overlay;
+  const stat = lookup.stats;
+  stats.caches = () => [
+    { name: 'lookup cache', hits: lookup.hits, misses: lookup.misses, size: lookup.size },
+    { name: 'stat cache', hits: stat.hits, misses: stat.misses, size: stat.size },
+  ];
+}
+
 /** Builds the overlay over real directories, creating and cleaning the work directory. */
 export async function openOverlay(
   lowers: readonly string[],
   upper?: string,
   work?: string,
+  options: { redirectDir?: RedirectDir } = {},
 ): Promise<Overlay> {
   const format = new OverlayFormat();
+  const { redirectDir } = options;
   const lowerLayers = lowers.map((dir, i) => new DiskLayer(i + 1, dir));
   if (upper === undefined || work === undefined)
-    return new Overlay({ lowers: lowerLayers, format });
+    return new Overlay({ lowers: lowerLayers, format, redirectDir });
   // The kernel's layout: temporary objects live in <workdir>/work.
   const scratch = join(work, 'work');
   if (!existsSync(upper)) await fsp.mkdir(upper, { recursive: true, mode: 0o755 });
@@ -132,5 +161,6 @@ export async function openOverlay(
     lowers: lowerLayers,
     upper: { layer: new WritableDiskLayer(0, upper), work: workDir },
     format,
+    redirectDir,
   });
 }

@@ -8,3 +8,11 @@ export class UnionmountError extends Error {
     this.name = 'UnionmountError';
   }
 }
+
+/** A command's own exit status passed on (`try` exits as the command it ran), with no message. */
+export class ExitStatus extends Error {
+  constructor(readonly status: number) {
+    super(`exit status ${status}`);
+    this.name = 'ExitStatus';
+  }
+}

@@ -64,8 +64,8 @@ export function parseTraceLine(line: string): TracedEvent | undefined {
 
 export interface TraceSink {
   /** Writes one event as one line, synchronously: it is out before the syscall returns. */
-  write(event: TraceEvent): void;
-  close(): void;
+  write: (event: TraceEvent) => void;
+  close: () => void;
 }
 
 /** Where trace lines and problems go when the trace is not a file. */

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { UnionmountError } from '../errors.js';
+import { ExitStatus, UnionmountError } from '../errors.js';
 import { mountCommand } from './commands/mount.js';
 import { umountCommand } from './commands/umount.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -16,6 +16,9 @@ import { diffCommand } from './commands/diff.js';
 import { commitCommand } from './commands/commit.js';
 import { discardCommand } from './commands/discard.js';
 import { dfCommand } from './commands/df.js';
+import { tryCommand } from './commands/try.js';
+import { applyCommand } from './commands/apply.js';
+import { catCommand, extractCommand, layersCommand } from './commands/layers.js';
 import { exportCommand, importCommand } from './commands/oci.js';
 import { defaultIO, type CliIO } from './io.js';
 import { isMain } from './is-main.js';
@@ -39,6 +42,11 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   program.addCommand(commitCommand(io));
   program.addCommand(discardCommand(io));
   program.addCommand(dfCommand(io));
+  program.addCommand(tryCommand(io));
+  program.addCommand(applyCommand(io));
+  program.addCommand(catCommand(io));
+  program.addCommand(extractCommand(io));
+  program.addCommand(layersCommand(io));
   program.addCommand(importCommand(io));
   program.addCommand(exportCommand(io));
   // Subcommands inherit the program's output and error handling.
@@ -55,6 +63,7 @@ export async function run(argv: string[], io: CliIO = defaultIO): Promise<number
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 1 ? 2 : err.exitCode;
+    if (err instanceof ExitStatus) return err.status;
     if (err instanceof UnionmountError) {
       io.err(`unionmount: ${err.message}\n`);
       return err.exitCode;

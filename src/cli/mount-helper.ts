@@ -55,6 +55,9 @@ export function helperArgs(options: string, mountpoint: string): string[] {
       case 'ephemeral':
         args.push('--ephemeral');
         break;
+      case 'redirect_dir':
+        args.push('--redirect-dir', needs(key, value));
+        break;
       case 'nocache':
         args.push('--no-cache');
         break;

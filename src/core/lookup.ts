@@ -14,10 +14,18 @@ import { type Entry, type LayerPath, isDir, typeOf } from './entry.js';
 import type { OverlayFormat } from './format.js';
 import type { InodeNumbers } from './inodes.js';
 import { isWithin, join, nameOf, parentOf } from './paths.js';
+import { StatCache } from './stat-cache.js';
 
 const MAX_CACHED = 200_000;
 
+/** The names each layer's directory lists (from readdir): a layer that lacks a name needs no lstat. */
+export type Listed = ReadonlyMap<ReadableLayer, ReadonlySet<string>>;
+
 export class Lookup {
+  /** The stats lookups read, for getattr (cleared by every change). */
+  readonly stats = new StatCache();
+  hits = 0;
+  misses = 0;
   private readonly cache = new Map<string, Entry | null>();
   private generation = 0;
 
@@ -32,7 +40,11 @@ export class Lookup {
   /** The entry at `path`, or undefined when the merged view has no such name. */
   async find(path: string): Promise<Entry | undefined> {
     const cached = this.cache.get(path);
-    if (cached !== undefined) return cached ?? undefined;
+    if (cached !== undefined) {
+      this.hits++;
+      return cached ?? undefined;
+    }
+    this.misses++;
     const generation = this.generation;
     const entry = path === '' ? await this.root() : await this.child(path);
     if (generation === this.generation) this.remember(path, entry);
@@ -45,7 +57,12 @@ export class Lookup {
     return this.findIn(parent, nameOf(path));
   }
 
+  get size(): number {
+    return this.cache.size;
+  }
+
   private async root(): Promise<Entry> {
+    const statGeneration = this.stats.begin();
     const stack: LayerPath[] = [];
     const stats: Stat[] = [];
     for (const layer of this.layers) {
@@ -57,17 +74,30 @@ export class Lookup {
       if (this.format.isOpaque(layer, '')) break;
     }
     if (stack.length === 0) throw new Error('no layer root could be read');
+    this.stats.remember('', stats[0]!, statGeneration);
     return { path: '', type: constants.S_IFDIR, stack, ino: this.inodeOf(stack, stats) };
   }
 
-  /** Resolves `name` in directory `parent` (namei.c ovl_lookup_single, once per layer). */
-  async findIn(parent: Entry, name: string): Promise<Entry | undefined> {
+  /**
+   * Resolves `name` in directory `parent` (namei.c ovl_lookup_single, once per layer). With
+   * `listed`, the parent's directories were just read: a layer whose listing lacks the name is
+   * skipped (a redirect's targets are still looked at).
+   */
+  async findIn(parent: Entry, name: string, listed?: Listed): Promise<Entry | undefined> {
+    const statGeneration = this.stats.begin();
     const stack: LayerPath[] = [];
     const stats: Stat[] = [];
     // Where to look, layer by layer; a redirect changes the path for the layers below it.
-    let candidates = parent.stack.map((dir) => ({ layer: dir.layer, rel: join(dir.rel, name) }));
+    let candidates: { layer: ReadableLayer; rel: string; absent?: boolean }[] = parent.stack.map(
+      (dir) => ({
+        layer: dir.layer,
+        rel: join(dir.rel, name),
+        absent: listed?.get(dir.layer)?.has(name) === false,
+      }),
+    );
     for (let i = 0; i < candidates.length; i++) {
-      const { layer, rel } = candidates[i]!;
+      const { layer, rel, absent } = candidates[i]!;
+      if (absent) continue;
       const stat = await layer.lstat(rel);
       if (stat === undefined) continue;
       if (this.format.isWhiteout(stat)) break;
@@ -85,6 +115,7 @@ export class Lookup {
     }
     if (stack.length === 0) return undefined;
     const path = join(parent.path, name);
+    this.stats.remember(path, stats[0]!, statGeneration);
     return { path, type: typeOf(stats[0]!), stack, ino: this.inodeOf(stack, stats) };
   }
 
@@ -138,12 +169,14 @@ export class Lookup {
   /** Replaces what is known of one path after a change made through the mount. */
   set(path: string, entry: Entry | undefined): void {
     this.generation++;
+    this.stats.changed();
     this.remember(path, entry);
   }
 
   /** Forgets a path and everything below it. */
   forget(path: string): void {
     this.generation++;
+    this.stats.changed();
     this.cache.delete(path);
     for (const key of this.cache.keys()) if (isWithin(key, path)) this.cache.delete(key);
   }
@@ -151,6 +184,7 @@ export class Lookup {
   /** Forgets one path only (its subtree, if any, is known to be unchanged). */
   forgetOne(path: string): void {
     this.generation++;
+    this.stats.changed();
     this.cache.delete(path);
   }
 

@@ -139,7 +139,7 @@ export class Overlay {
     const entry = await this.entry(path);
     if (entry.type !== S_IFLNK) throw fsError('EINVAL');
     const { layer, rel } = top(entry);
-    return layer.readlink(rel);
+    return this.touched(await layer.readlink(rel)); // atime
   }
 
   /** The merged listing: each name once, from the top-most layer, whiteouts and what they hide left out. */
@@ -147,21 +147,36 @@ export class Overlay {
     const dir = await this.entry(path);
     if (!isDir(dir)) throw fsError('ENOTDIR');
     const names = new Set<string>();
+    const listed = new Map<ReadableLayer, Set<string>>();
     for (const { layer, rel } of dir.stack) {
-      for (const { name } of await layer.readdir(rel)) names.add(name);
+      const own = new Set((await layer.readdir(rel)).map((e) => e.name));
+      listed.set(layer, own);
+      for (const name of own) names.add(name);
     }
+    this.lookup.stats.changed(); // the directories' atime
     // Each name resolves as a lookup would: whiteouts and the names they hide come back empty.
-    const entries = await Promise.all([...names].map((name) => this.lookup.findIn(dir, name)));
+    const entries = await Promise.all(
+      [...names].map((name) => this.lookup.findIn(dir, name, listed)),
+    );
     return entries.filter((entry): entry is Entry => entry !== undefined);
   }
 
   async attributesOf(entry: Entry): Promise<Attributes> {
-    const { layer, rel } = top(entry);
-    const stat = await layer.lstat(rel);
+    const stat = this.lookup.stats.get(entry.path) ?? (await this.readStat(entry));
     if (stat === undefined) throw fsError('ENOENT', entry.path);
     // A merged directory reports one link, as the kernel does: its real count means nothing here.
     const nlink = isDir(entry) && entry.stack.length > 1 ? 1 : Number(stat.nlink);
     return { stat, ino: entry.ino, nlink };
+  }
+
+  /** The top object's stat, kept for the next getattr (with default_permissions, every path
+   * walk asks for the attributes of each directory it passes). */
+  private async readStat(entry: Entry): Promise<Stat | undefined> {
+    const { layer, rel } = top(entry);
+    const generation = this.lookup.stats.begin();
+    const stat = await layer.lstat(rel);
+    if (stat !== undefined) this.lookup.stats.remember(entry.path, stat, generation);
+    return stat;
   }
 
   async getxattr(path: string, name: string, caller: Caller): Promise<Buffer> {
@@ -205,15 +220,18 @@ export class Overlay {
       entry = await this.locked(async () => this.copyUp(await this.entry(path), truncate));
     }
     const { layer, rel } = top(entry);
-    return this.track(await layer.open(rel, flags & ~(O_CREAT | O_EXCL)), entry.ino);
+    const fd = await layer.open(rel, flags & ~(O_CREAT | O_EXCL));
+    return this.track(this.touched(fd), entry.ino); // O_TRUNC
   }
 
+  // Reads move atime, writes size and mtime: what the stat cache holds is stale after either.
   async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    return (await readFd(this.handle(fh).fd, buf, 0, length, position)).bytesRead;
+    return this.touched((await readFd(this.handle(fh).fd, buf, 0, length, position)).bytesRead);
   }
 
   async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    return (await writeFd(this.handle(fh).fd, buf, 0, length, position)).bytesWritten;
+    const { bytesWritten } = await writeFd(this.handle(fh).fd, buf, 0, length, position);
+    return this.touched(bytesWritten);
   }
 
   async fsync(fh: number, datasync: boolean): Promise<void> {
@@ -222,12 +240,14 @@ export class Overlay {
   }
 
   /** fallocate(2): reserve or punch space in an open file (already in the upper if writable). */
-  fallocate(fh: number, mode: number, offset: number, length: number): Promise<void> {
-    return Promise.resolve(fallocate(this.handle(fh).fd, mode, offset, length));
+  async fallocate(fh: number, mode: number, offset: number, length: number): Promise<void> {
+    fallocate(this.handle(fh).fd, mode, offset, length);
+    this.touched(undefined);
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
     await ftruncateFd(this.handle(fh).fd, size);
+    this.touched(undefined);
   }
 
   async release(fh: number): Promise<void> {
@@ -390,7 +410,19 @@ export class Overlay {
 
   private locked<T>(task: () => Promise<T>): Promise<T> {
     this.writable();
-    return this.mutex.run(task);
+    return this.mutex.run(async () => {
+      try {
+        return await task();
+      } finally {
+        this.lookup.stats.changed();
+      }
+    });
+  }
+
+  /** Returns `value` after dropping the stats a change outside the mutex made stale. */
+  private touched<T>(value: T): T {
+    this.lookup.stats.changed();
+    return value;
   }
 
   private async copyUp(entry: Entry, truncate = false): Promise<Entry> {

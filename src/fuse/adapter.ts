@@ -8,6 +8,7 @@ import { errnoOf } from '../core/errors.js';
 import { fromFusePath, parentOf } from '../core/paths.js';
 import type { FallocateOp } from './binding.js';
 import type { CallerContext, Done, FuseOps, FuseStat, FuseStatfs, FuseTime, Reply } from './ops.js';
+import type { MountStats } from './stats.js';
 
 const EIO = 5;
 
@@ -16,6 +17,8 @@ export interface AdapterOptions {
   context: () => CallerContext;
   /** Where unexpected errors are reported. */
   log?: (message: string) => void;
+  /** Times every request by op (--stats); without it the ops are not wrapped at all. */
+  stats?: MountStats;
 }
 
 export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & FallocateOp {
@@ -47,7 +50,7 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
   };
   const rel = fromFusePath;
 
-  return {
+  const ops: FuseOps & FallocateOp = {
     init: (cb) => cb(0),
     statfs: (_path, reply) => serve('statfs', reply, async () => toStatfs(await overlay.statfs())),
     getattr: (path, reply) =>
@@ -116,6 +119,26 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
       done('removexattr', cb, () => overlay.removexattr(rel(path), name, who));
     },
   };
+  return options.stats ? timed(ops, options.stats) : ops;
+}
+
+type AnyOp = (...args: unknown[]) => void;
+
+/** Every op with its reply (always the last argument) timed from call to reply. */
+function timed<T extends object>(ops: T, stats: MountStats): T {
+  const wrapped: Record<string, AnyOp> = {};
+  for (const [name, op] of Object.entries(ops) as [string, AnyOp][]) {
+    wrapped[name] = (...args) => {
+      const start = performance.now();
+      const reply = args[args.length - 1] as AnyOp;
+      args[args.length - 1] = (errno: unknown, ...rest: unknown[]) => {
+        stats.request(name, (performance.now() - start) * 1000, Number(errno));
+        reply(errno, ...rest);
+      };
+      op(...args);
+    };
+  }
+  return wrapped as T;
 }
 
 /** The merged listing with `.` and `..`, each with the type and inode number readdir reports. */

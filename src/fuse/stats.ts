@@ -49,7 +49,8 @@ export class MountStats {
   private copyUpBytes = 0;
   private copyUpMs = 0;
 
-  constructor(private readonly caches: () => CacheCounters[] = () => []) {}
+  /** The core's caches, read at each report (set once the overlay exists). */
+  caches: () => CacheCounters[] = () => [];
 
   /** One request answered after `us` microseconds, with a negative errno when it failed. */
   request(op: string, us: number, errno: number): void {

@@ -8,6 +8,7 @@
  * as exact bytes, so names that are not UTF-8 stay exact. See native-notes/syscalls.md.
  */
 import {
+  lstatSync,
   openSync,
   close,
   constants as fsConstants,
@@ -114,9 +115,15 @@ export class DiskLayer implements ReadableLayer {
     return holding(dir, () => use(dir));
   }
 
+  /**
+   * Synchronous: a metadata call answered from the dentry cache takes a few µs, a threadpool hop
+   * 30-40 µs, and lookups and readdir make one per name (native-notes/performance.md).
+   */
   async lstat(rel: string): Promise<Stat | undefined> {
     try {
-      return await this.at(rel, (dir, name) => fsp.lstat(proc(dir, name), { bigint: true }));
+      return this.at(rel, (dir, name) =>
+        lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false }),
+      );
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;

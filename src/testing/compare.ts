@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mountUnion } from '../api.js';
+import { mountUnion, type MountUnionOptions } from '../api.js';
 import { type LayerSpec, writeLayer } from './layers.js';
 import { snapshot } from './tree.js';
 
@@ -142,9 +142,13 @@ export function runOnKernel(
 }
 
 /** Runs `steps` on a unionmount mount of `layers` (through {@link mountUnion}). */
-export function runOnUnionmount(layers: CompareLayers, steps: Step[]): Promise<Outcome> {
+export function runOnUnionmount(
+  layers: CompareLayers,
+  steps: Step[],
+  options: Pick<MountUnionOptions, 'redirectDir' | 'cache'> = {},
+): Promise<Outcome> {
   return inScratch('unionmount-union-', layers, async (dirs) => {
-    const mount = await mountUnion(dirs);
+    const mount = await mountUnion({ ...dirs, ...options });
     let seen: Omit<Outcome, 'upper'>;
     try {
       seen = observe(dirs.mountpoint, steps);

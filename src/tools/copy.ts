@@ -32,6 +32,11 @@ export class TreeWriter {
     if (linked !== undefined) return this.dest.link(linked, to);
     if (to !== '') await this.create(layer, rel, stat, to);
     if (stat.nlink > 1n && !stat.isDirectory()) this.links.set(key, to);
+    await this.attributes(layer, rel, stat, to);
+  }
+
+  /** Gives `to` the xattrs, owner, mode and (but a directory's) times of `layer`'s `rel`. */
+  async attributes(layer: ReadableLayer, rel: string, stat: Stat, to: string): Promise<void> {
     for (const name of layer.listxattr(rel).filter(this.keepXattr)) {
       const value = layer.getxattr(rel, name);
       if (value !== undefined) this.dest.setxattr(to, name, value);

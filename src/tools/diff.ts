@@ -21,11 +21,20 @@ export interface Change {
 }
 
 export async function diff(lowers: readonly string[], upper: string): Promise<Change[]> {
-  const walk = new DiffWalk(openStack(lowers), openStack(lowers, upper));
+  return (await changesOf(openStack(lowers), openStack(lowers, upper))).map(({ kind, rel }) => ({
+    kind,
+    path: display(rel),
+  }));
+}
+
+/** The changes with core paths (`rel`), sorted: `before` is the lowers, `after` the upper over them. */
+export async function changesOf(
+  before: Stack,
+  after: Stack,
+): Promise<{ kind: ChangeKind; rel: string }[]> {
+  const walk = new DiffWalk(before, after);
   await walk.children('');
-  return walk.changes
-    .sort((a, b) => compareBytes(a.rel, b.rel))
-    .map(({ kind, rel }) => ({ kind, path: display(rel) }));
+  return walk.changes.sort((a, b) => compareBytes(a.rel, b.rel));
 }
 
 class DiffWalk {

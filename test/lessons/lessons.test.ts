@@ -3,14 +3,31 @@
  * key lines, and leave nothing mounted or on disk. A lesson whose claim fails must exit non-zero.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cleanupMounts, mountingPossible, mountsBelow, testDir } from '../helpers/mounts.js';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { cleanupMounts, mountingPossible, mountsBelow } from '../helpers/mounts.js';
+import { clearStaleMount } from '../../src/fuse/mounts.js';
 import { LESSONS, runLesson, type Lesson } from '../../dist/lessons/index.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const run = promisify(execFile);
+
+/**
+ * The lessons' temporary directory for one test. Its prefix is not one that the mount helpers
+ * sweep for strays, so another test's clean-up never takes a lesson's mounts away mid-run; mounts
+ * a killed lesson left are cleared here.
+ */
+function lessonTmp(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'um-lesson-'));
+  onTestFinished(async () => {
+    for (const mnt of mountsBelow(dir).reverse()) await clearStaleMount(mnt).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
 
 /** Runs the CLI with its temporary files in `tmp`; returns exit code and output. */
 async function cli(
@@ -48,7 +65,7 @@ const KEY_LINES: Record<string, RegExp[]> = {
   opaque: [
     /c upper-a\/cache\/a\.o/,
     /upper upper-b\s+dir opaque \(seen\)/,
-    /trace opaque {3}\/cache/,
+    /trace mnt-b: opaque {3}\/cache/,
   ],
 };
 
@@ -61,7 +78,7 @@ describe('lessons', () => {
   });
 
   it('`unionmount lesson` lists them; an unknown one is refused', async () => {
-    const tmp = testDir();
+    const tmp = lessonTmp();
     const list = await cli(['lesson'], tmp);
     expect(list.code).toBe(0);
     for (const lesson of LESSONS)
@@ -75,7 +92,7 @@ describe('lessons', () => {
 
   for (const lesson of LESSONS) {
     it.skipIf(possible !== true)(`lesson ${lesson.name}: its claim holds`, async () => {
-      const tmp = testDir();
+      const tmp = lessonTmp();
       const { code, out, err } = await cli(['lesson', lesson.name], tmp);
       expect(err).toBe('');
       expect(code).toBe(0);

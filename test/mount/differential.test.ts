@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LayerSpec, opaqueDir, symlink, whiteout, dir } from '../helpers/layers.js';
 import { onKernel, onUnionmount, step, type Step } from '../helpers/differential.js';
+import { runOnKernel, runOnUnionmount } from '../../dist/testing/index.js';
 import { cleanupMounts, mountingPossible } from '../helpers/mounts.js';
 
 const top: LayerSpec = {
@@ -165,4 +166,17 @@ describe('differential against kernel overlayfs', () => {
       expect(ours.upper).toEqual(kernel.upper);
     });
   }
+
+  it.skipIf(possible !== true)(
+    'with redirect_dir off, renaming a merged directory is EXDEV',
+    async () => {
+      const layers = { lowers: [top, bottom], upper };
+      const steps = [step.rename('dir', 'dir2'), step.rename('nested', 'n2'), step.readdir('')];
+      const kernel = runOnKernel(layers, steps, { kernelOptions: 'redirect_dir=off' });
+      const ours = await runOnUnionmount(layers, steps, { redirectDir: 'off' });
+      expect(kernel.results[0]).toBe('rename dir dir2: EXDEV');
+      expect(ours.results).toEqual(kernel.results);
+      expect(ours.upper).toEqual(kernel.upper);
+    },
+  );
 });

@@ -1,8 +1,10 @@
 /** `unionmount [mount] --lower a:b --upper c MOUNTPOINT`: mount and serve in the foreground. */
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync, writeFileSync, writeSync } from 'node:fs';
+import type { RedirectDir } from '../../core/overlay.js';
 import { Command, Option } from 'commander';
 import { resolveConfig, splitLowers } from '../../config.js';
 import { serveUnion, type ServedUnion } from '../../daemon.js';
+import { MountStats } from '../../fuse/stats.js';
 import { READY_FD_ENV } from '../../spawn.js';
 import { openTrace, TRACE_FORMATS, type TraceFormat } from '../../trace.js';
 import { busyOr, type CliIO } from '../io.js';
@@ -15,8 +17,10 @@ interface MountFlags {
   allowOther?: boolean;
   force?: boolean;
   cache: boolean;
+  redirectDir?: string;
   trace?: string | true;
   traceFormat: TraceFormat;
+  stats?: string;
 }
 
 export function mountCommand(io: CliIO): Command {
@@ -30,6 +34,11 @@ export function mountCommand(io: CliIO): Command {
     .option('--allow-other', 'let other users use the mount (with kernel permission checks)')
     .option('--force', 'clear a stale mount at MOUNTPOINT first')
     .option('--no-cache', 'no kernel caching of names and attributes (layers changed elsewhere)')
+    .option(
+      '--redirect-dir <mode>',
+      'renaming directories with lower content: on (redirect xattr), follow or off (EXDEV), nofollow',
+      'on',
+    )
     .addOption(
       new Option(
         '--trace [file]',
@@ -41,6 +50,11 @@ export function mountCommand(io: CliIO): Command {
       new Option('--trace-format <format>', 'trace lines: human, or json (JSON lines)')
         .choices(TRACE_FORMATS)
         .default('human'),
+    )
+    .option(
+      '--stats <file>',
+      'time FUSE requests by op, count copy-ups and cache hits; written to FILE at unmount ' +
+        'and on SIGUSR1',
     )
     .addHelpText(
       'after',
@@ -56,13 +70,16 @@ export function mountCommand(io: CliIO): Command {
         allowOther: flags.allowOther,
         force: flags.force,
         cache: flags.cache,
+        redirectDir: flags.redirectDir as RedirectDir | undefined,
       });
       // Signals are caught from the start: one that arrives while mounting unmounts right after.
       const trace = flags.trace ? openTrace(flags.trace, flags.traceFormat, io) : undefined;
       const signals = new SignalledUnmount(mountpoint, io);
+      const stats = flags.stats === undefined ? undefined : statsFile(flags.stats);
       const union = await serveUnion(config, {
         onEvent: trace?.write,
         log: (message) => io.err(`unionmount: ${message}\n`),
+        stats: stats?.stats,
       });
       io.err(
         `unionmount: mounted at ${mountpoint} (writes go to ${union.upper ?? 'nowhere: read-only'})\n`,
@@ -71,7 +88,16 @@ export function mountCommand(io: CliIO): Command {
       tellReady();
       await union.closed;
       trace?.close();
+      stats?.write();
     });
+}
+
+/** Stats written to `file` on SIGUSR1 and once the mount is gone. */
+function statsFile(file: string): { stats: MountStats; write: () => void } {
+  const stats = new MountStats();
+  const write = (): void => writeFileSync(file, stats.report());
+  process.on('SIGUSR1', write);
+  return { stats, write };
 }
 
 /** SIGINT, SIGTERM, SIGHUP: unmount; when busy say so and keep serving, detach on a second signal. */
