@@ -41,7 +41,8 @@ export interface UnionConfig {
   allowOther: boolean;
   force: boolean;
   cache: boolean;
-  redirectDir: RedirectDir;
+  /** Undefined: the default for who mounts ('on' as root, 'off' rootless). */
+  redirectDir: RedirectDir | undefined;
 }
 
 const usage = (message: string): UnionmountError => new UnionmountError(message, 2);
@@ -98,7 +99,11 @@ export async function resolveConfig(options: UnionOptions): Promise<UnionConfig>
     if (inside(mountpoint, dir))
       throw usage(`mountpoint ${options.mountpoint}: inside the ${role}`);
   }
-  if (work !== undefined && !existsSync(work)) await fsp.mkdir(work, { mode: 0o700 });
+  if (work !== undefined && !existsSync(work)) {
+    await fsp.mkdir(work, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      throw usage(`work directory ${work}: cannot create it (${err.code}); choose one with --work`);
+    });
+  }
   return {
     lowers,
     upper,
@@ -108,7 +113,7 @@ export async function resolveConfig(options: UnionOptions): Promise<UnionConfig>
     allowOther: options.allowOther ?? false,
     force: options.force ?? false,
     cache: options.cache ?? true,
-    redirectDir: redirectMode(options.redirectDir ?? 'on'),
+    redirectDir: options.redirectDir === undefined ? undefined : redirectMode(options.redirectDir),
   };
 }
 

@@ -10,7 +10,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UnionConfig } from './config.js';
-import { OverlayFormat } from './core/format.js';
+import { OverlayFormat, TRUSTED_PREFIX, USER_PREFIX } from './core/format.js';
 import { Overlay, type RedirectDir, type UnionEvent } from './core/overlay.js';
 import { WorkDir } from './core/workdir.js';
 import { UnionmountError } from './errors.js';
@@ -146,21 +146,35 @@ export async function openOverlay(
   work?: string,
   options: { redirectDir?: RedirectDir } = {},
 ): Promise<Overlay> {
-  const format = new OverlayFormat();
-  const { redirectDir } = options;
+  // Rootless, the overlay's xattrs live under user.overlay.* (the kernel's userxattr), objects
+  // keep the daemon's owner, and directories with lower content do not move by default: the
+  // kernel does not follow redirects in that mode.
+  const privileged = process.geteuid?.() === 0;
+  const format = new OverlayFormat(privileged ? TRUSTED_PREFIX : USER_PREFIX);
+  const redirectDir = options.redirectDir ?? (privileged ? 'on' : 'off');
   const lowerLayers = lowers.map((dir, i) => new DiskLayer(i + 1, dir));
   if (upper === undefined || work === undefined)
-    return new Overlay({ lowers: lowerLayers, format, redirectDir });
+    return new Overlay({ lowers: lowerLayers, format, redirectDir, privileged });
   // The kernel's layout: temporary objects live in <workdir>/work.
   const scratch = join(work, 'work');
   if (!existsSync(upper)) await fsp.mkdir(upper, { recursive: true, mode: 0o755 });
+  const upperLayer = new WritableDiskLayer(0, upper);
+  const other = format.claim(upperLayer);
+  if (other !== undefined) {
+    throw new UnionmountError(
+      `upper layer ${upper}: written with ${other}.overlay.* xattrs by a ${other === 'user' ? 'rootless' : 'root'} mount; ` +
+        `mount it ${other === 'user' ? 'as that user' : 'as root'} (an upper never mixes the two formats)`,
+      2,
+    );
+  }
   await fsp.mkdir(scratch, { recursive: true, mode: 0o700 });
   const workDir = new WorkDir(new WritableDiskLayer(-1, scratch));
   await workDir.clean();
   return new Overlay({
     lowers: lowerLayers,
-    upper: { layer: new WritableDiskLayer(0, upper), work: workDir },
+    upper: { layer: upperLayer, work: workDir },
     format,
     redirectDir,
+    privileged,
   });
 }

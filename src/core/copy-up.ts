@@ -34,6 +34,8 @@ export class CopyUp {
     private readonly format: OverlayFormat,
     private readonly lookup: Lookup,
     private readonly inodes: InodeNumbers,
+    /** Root may give copies their original owner and trusted/security xattrs; rootless not. */
+    private readonly privileged = true,
   ) {}
 
   /** Makes sure `entry` lives in the upper; returns the updated entry. */
@@ -102,6 +104,7 @@ export class CopyUp {
   private copyXattrs(layer: ReadableLayer, rel: string, tmp: string): void {
     for (const name of layer.listxattr(rel)) {
       if (this.format.isPrivateXattr(name)) continue;
+      if (!this.privileged && !name.startsWith('user.')) continue;
       const value = layer.getxattr(rel, name);
       if (value !== undefined) this.work.layer.setxattr(tmp, name, value);
     }
@@ -120,7 +123,7 @@ export class CopyUp {
     tmp: string,
   ): Promise<void> {
     const work = this.work.layer;
-    await work.chown(tmp, { uid: Number(stat.uid), gid: Number(stat.gid) });
+    if (this.privileged) await work.chown(tmp, { uid: Number(stat.uid), gid: Number(stat.gid) });
     this.copyXattrs(layer, rel, tmp);
     // chown clears set-id bits, so the mode comes after it; symlinks have no mode of their own.
     if (typeOf(stat) !== S_IFLNK) await work.chmod(tmp, Number(stat.mode) & 0o7777);

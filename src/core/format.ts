@@ -24,6 +24,8 @@ const OPAQUE_VALUE = Buffer.from('y');
  * writes it then), then the file handle. Flags 0: a little-endian handle (this machine).
  */
 const FB_HEADER = 21;
+/** On the upper's root: the namespace its overlay xattrs use (a user xattr, readable rootless). */
+const FORMAT_RECORD = 'user.unionmount.format';
 const FB_MAGIC = 0xfb;
 const NULL_UUID = Buffer.alloc(16);
 
@@ -86,7 +88,29 @@ export class OverlayFormat {
 
   /** The overlay's own xattrs: its prefix, except the escaped names below. */
   isPrivateXattr(name: string): boolean {
+    if (name === FORMAT_RECORD) return true;
     return name.startsWith(this.xattrPrefix) && !name.startsWith(this.escapePrefix);
+  }
+
+  /** 'trusted' (root mounts) or 'user' (rootless: the kernel's userxattr). */
+  get namespace(): string {
+    return this.xattrPrefix.slice(0, this.xattrPrefix.indexOf('.'));
+  }
+
+  /**
+   * Which of the two formats an upper was written in, recorded on its root at the first mount:
+   * an upper is never mixed between them. Returns the recorded namespace when it differs.
+   */
+  claim(upper: WritableLayer): string | undefined {
+    const recorded = upper.getxattr('', FORMAT_RECORD)?.toString('latin1');
+    if (recorded !== undefined) return recorded === this.namespace ? undefined : recorded;
+    try {
+      upper.setxattr('', FORMAT_RECORD, Buffer.from(this.namespace));
+    } catch (err) {
+      // A filesystem without user xattrs cannot hold the record; the mount still works.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTSUP') throw err;
+    }
+    return undefined;
   }
 
   /**

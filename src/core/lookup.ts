@@ -47,7 +47,7 @@ export class Lookup {
     this.misses++;
     const generation = this.generation;
     const entry = path === '' ? await this.root() : await this.child(path);
-    if (generation === this.generation) this.remember(path, entry);
+    if (generation === this.generation) this.remember(entry?.path ?? path, entry);
     return entry;
   }
 
@@ -87,11 +87,13 @@ export class Lookup {
     const statGeneration = this.stats.begin();
     const stack: LayerPath[] = [];
     const stats: Stat[] = [];
-    // Where to look, layer by layer; a redirect changes the path for the layers below it.
+    const path = join(parent.path, name);
+    // Where to look, layer by layer; a redirect changes the path for the layers below it. A layer
+    // path equal to the merged one shares its string (the cache holds many).
     let candidates: { layer: ReadableLayer; rel: string; absent?: boolean }[] = parent.stack.map(
       (dir) => ({
         layer: dir.layer,
-        rel: join(dir.rel, name),
+        rel: dir.rel === parent.path ? path : join(dir.rel, name),
         absent: listed?.get(dir.layer)?.has(name) === false,
       }),
     );
@@ -114,7 +116,6 @@ export class Lookup {
       }
     }
     if (stack.length === 0) return undefined;
-    const path = join(parent.path, name);
     this.stats.remember(path, stats[0]!, statGeneration);
     return { path, type: typeOf(stats[0]!), stack, ino: this.inodeOf(stack, stats) };
   }

@@ -8,7 +8,7 @@
  * attribute changes) runs under one mutex, so the lookup cache and the upper never disagree.
  */
 import {
-  close,
+  closeSync,
   constants as fsConstants,
   fdatasync,
   fstat,
@@ -39,7 +39,6 @@ const readFd = promisify(read);
 const writeFd = promisify(write);
 const fsyncFd = promisify(fsync);
 const fdatasyncFd = promisify(fdatasync);
-const closeFd = promisify(close);
 const ftruncateFd = promisify(ftruncate);
 const fstatFd = (fd: number): Promise<Stat> =>
   new Promise((resolve, reject) =>
@@ -77,6 +76,11 @@ export interface OverlayLayers {
    * Default 'on'.
    */
   redirectDir?: RedirectDir;
+  /**
+   * Whether the daemon runs as root: it then gives new and copied-up objects their owners.
+   * Rootless, every object belongs to the daemon's user (the one user who can use the mount).
+   */
+  privileged?: boolean;
 }
 
 export type RedirectDir = 'on' | 'follow' | 'nofollow' | 'off';
@@ -102,6 +106,7 @@ export class Overlay {
   /** Handle numbers are never reused while mounted: a late request cannot reach a new file. */
   private nextHandle = 1;
   private readonly createRedirects: boolean;
+  private privileged = true;
 
   constructor(layers: OverlayLayers) {
     this.upper = layers.upper?.layer;
@@ -118,7 +123,15 @@ export class Overlay {
       redirectDir !== 'nofollow',
     );
     if (this.upper && this.work) {
-      this.copyUps = new CopyUp(this.upper, this.work, this.format, this.lookup, this.inodes);
+      this.privileged = layers.privileged ?? true;
+      this.copyUps = new CopyUp(
+        this.upper,
+        this.work,
+        this.format,
+        this.lookup,
+        this.inodes,
+        this.privileged,
+      );
       this.copyUps.onCopyUp = (e) => this.emit({ type: 'copy-up', ...e });
     }
   }
@@ -253,7 +266,7 @@ export class Overlay {
   async release(fh: number): Promise<void> {
     const { fd } = this.handle(fh);
     this.handles.delete(fh);
-    await closeFd(fd);
+    closeSync(fd); // on a local filesystem close(2) does no I/O: no threadpool hop
   }
 
   /** Closes every open file; for unmount. */
@@ -499,7 +512,7 @@ export class Overlay {
     owner: Caller & { setgid: boolean },
     type: number,
   ): Promise<void> {
-    if (owner.uid === 0 && owner.gid === 0 && !owner.setgid) return;
+    if (!this.privileged || (owner.uid === 0 && owner.gid === 0 && !owner.setgid)) return;
     const mode = type === S_IFLNK ? 0 : Number((await layer.lstat(rel))!.mode);
     await layer.chown(rel, owner);
     // chown clears set-id bits; new directories of a set-group-ID directory keep that bit.

@@ -36,8 +36,8 @@ export function mountCommand(io: CliIO): Command {
     .option('--no-cache', 'no kernel caching of names and attributes (layers changed elsewhere)')
     .option(
       '--redirect-dir <mode>',
-      'renaming directories with lower content: on (redirect xattr), follow or off (EXDEV), nofollow',
-      'on',
+      'renaming directories with lower content: on (redirect xattr; the default as root), ' +
+        'follow or off (EXDEV; the default rootless), nofollow',
     )
     .addOption(
       new Option(
@@ -84,6 +84,11 @@ export function mountCommand(io: CliIO): Command {
       io.err(
         `unionmount: mounted at ${mountpoint} (writes go to ${union.upper ?? 'nowhere: read-only'})\n`,
       );
+      if (process.geteuid?.() !== 0) {
+        io.err(
+          'unionmount: rootless: overlay xattrs under user.overlay.* (kernel: -o userxattr)\n',
+        );
+      }
       signals.attach(union);
       tellReady();
       await union.closed;
