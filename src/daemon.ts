@@ -60,6 +60,7 @@ export async function serveUnion(
     redirectDir: config.redirectDir,
   });
   overlay.onEvent = hooks.onEvent;
+  overlay.lookup.stats.enabled = config.cache;
   if (hooks.stats) recordStats(overlay, hooks.stats, hooks.onEvent);
 
   if (config.force) await clearStaleMount(config.mountpoint);

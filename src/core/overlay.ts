@@ -253,9 +253,12 @@ export class Overlay {
   }
 
   /** fallocate(2): reserve or punch space in an open file (already in the upper if writable). */
-  async fallocate(fh: number, mode: number, offset: number, length: number): Promise<void> {
-    fallocate(this.handle(fh).fd, mode, offset, length);
-    this.touched(undefined);
+  fallocate(fh: number, mode: number, offset: number, length: number): Promise<void> {
+    // Synchronous calls inside the executor: a failure rejects with its errno, never throws.
+    return new Promise((resolve) => {
+      fallocate(this.handle(fh).fd, mode, offset, length);
+      resolve(this.touched(undefined));
+    });
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
@@ -263,10 +266,13 @@ export class Overlay {
     this.touched(undefined);
   }
 
-  async release(fh: number): Promise<void> {
-    const { fd } = this.handle(fh);
-    this.handles.delete(fh);
-    closeSync(fd); // on a local filesystem close(2) does no I/O: no threadpool hop
+  release(fh: number): Promise<void> {
+    return new Promise((resolve) => {
+      const { fd } = this.handle(fh);
+      this.handles.delete(fh);
+      closeSync(fd); // close(2) on a local filesystem waits for no I/O: no threadpool hop
+      resolve();
+    });
   }
 
   /** Closes every open file; for unmount. */

@@ -21,6 +21,8 @@ export class StatCache {
   private generation = 0;
   hits = 0;
   misses = 0;
+  /** Off when the layers may change behind the mount's back (--no-cache). */
+  enabled = true;
 
   get size(): number {
     return this.stats.size;
@@ -40,7 +42,7 @@ export class StatCache {
 
   /** Keeps `stat` for `path` unless something changed since `begin()` returned `generation`. */
   remember(path: string, stat: Stat, generation: number): void {
-    if (generation !== this.generation) return;
+    if (!this.enabled || generation !== this.generation) return;
     if (this.stats.size >= MAX_CACHED) this.stats.delete(this.stats.keys().next().value!);
     this.stats.set(path, stat);
   }

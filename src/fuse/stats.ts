@@ -16,7 +16,8 @@ class Histogram {
   totalUs = 0;
 
   add(us: number, failed: boolean): void {
-    const bucket = us < 1 ? 0 : Math.min(BUCKETS - 1, Math.ceil(Math.log2(us) * BUCKETS_PER_OCTAVE));
+    const bucket =
+      us < 1 ? 0 : Math.min(BUCKETS - 1, Math.ceil(Math.log2(us) * BUCKETS_PER_OCTAVE));
     this.counts[bucket]!++;
     this.count++;
     this.totalUs += us;
@@ -70,7 +71,8 @@ export class MountStats {
   report(): string {
     const seconds = (Date.now() - this.started) / 1000;
     const rows = [...this.ops].sort(([, a], [, b]) => b.totalUs - a.totalUs);
-    const fmt = (us: number): string => (us < 1000 ? `${Math.round(us)}µs` : `${(us / 1000).toFixed(1)}ms`);
+    const fmt = (us: number): string =>
+      us < 1000 ? `${Math.round(us)}µs` : `${(us / 1000).toFixed(1)}ms`;
     const lines = [
       `unionmount stats after ${seconds.toFixed(1)} s`,
       `${'op'.padEnd(12)}${'count'.padStart(10)}${'errors'.padStart(8)}${'total'.padStart(10)}` +

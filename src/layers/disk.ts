@@ -119,15 +119,19 @@ export class DiskLayer implements ReadableLayer {
    * Synchronous: a metadata call answered from the dentry cache takes a few µs, a threadpool hop
    * 30-40 µs, and lookups and readdir make one per name (native-notes/performance.md).
    */
-  async lstat(rel: string): Promise<Stat | undefined> {
-    try {
-      return this.at(rel, (dir, name) =>
-        lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false }),
-      );
-    } catch (err) {
-      if (isMissing(err)) return undefined;
-      throw err;
-    }
+  lstat(rel: string): Promise<Stat | undefined> {
+    return new Promise((resolve) => {
+      try {
+        resolve(
+          this.at(rel, (dir, name) =>
+            lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false }),
+          ),
+        );
+      } catch (err) {
+        if (!isMissing(err)) throw err; // rejects
+        resolve(undefined);
+      }
+    });
   }
 
   async readdir(rel: string): Promise<DirEntry[]> {

@@ -61,7 +61,8 @@ describe('exact names', () => {
       const m = u.mountpoint;
       try {
         for (const [i, name] of all.entries()) {
-          fs.writeFileSync(bytes(join(m, 'in') + '/' + name), bytes(name));
+          process.stderr.write(`DBG ${i} `);
+        fs.writeFileSync(bytes(join(m, 'in') + '/' + name), bytes(name));
           if (i % 2 === 0) fs.symlinkSync(bytes(name), bytes(`${m}/in/l${i}`));
         }
         expect(listing(join(m, 'in'))).toEqual(

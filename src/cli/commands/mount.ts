@@ -33,7 +33,7 @@ export function mountCommand(io: CliIO): Command {
     .option('--ephemeral', 'write to a temporary upper that is deleted at unmount')
     .option('--allow-other', 'let other users use the mount (with kernel permission checks)')
     .option('--force', 'clear a stale mount at MOUNTPOINT first')
-    .option('--no-cache', 'no kernel caching of names and attributes (layers changed elsewhere)')
+    .option('--no-cache', 'no caching of names, file data and stats (layers changed elsewhere)')
     .option(
       '--redirect-dir <mode>',
       'renaming directories with lower content: on (redirect xattr; the default as root), ' +

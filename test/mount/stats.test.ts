@@ -1,0 +1,73 @@
+/**
+ * `--stats FILE`: requests by op, copy-ups and cache counters, written on SIGUSR1 and at unmount.
+ * Also pins that the caches behind the counters stay exact: every change made through the mount
+ * shows at once in the next stat, through every name of a hard link.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { writeLayer } from '../helpers/layers.js';
+import { cleanupMounts, mountingPossible, testDir } from '../helpers/mounts.js';
+import { mountAt } from '../../src/fuse/mounts.js';
+
+const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('mount --stats', () => {
+  const possible = mountingPossible();
+  afterEach(cleanupMounts);
+
+  it.skipIf(possible !== true)(
+    'reports requests, copy-ups and caches; stats stay exact',
+    async () => {
+      const dir = testDir();
+      const lower = writeLayer(join(dir, 'lower'), { 'd/f': 'lower data', 'd/g': 'g' });
+      const upper = join(dir, 'upper');
+      const mnt = join(dir, 'mnt');
+      const statsFile = join(dir, 'stats.txt');
+      fs.mkdirSync(upper);
+      fs.mkdirSync(mnt);
+      const child = spawn(
+        process.execPath,
+        [CLI, '--lower', lower, '--upper', upper, '--stats', statsFile, mnt],
+        { stdio: 'ignore' },
+      );
+      const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      await until(() => mountAt(mnt)?.fstype === 'fuse.unionmount', 'the mount');
+
+      const f = join(mnt, 'd/f');
+      expect(fs.statSync(f).size).toBe(10);
+      fs.appendFileSync(f, '+more'); // copy-up, then a write
+      expect(fs.statSync(f).size).toBe(15);
+      fs.linkSync(f, join(mnt, 'd/h'));
+      fs.appendFileSync(join(mnt, 'd/h'), '!');
+      expect(fs.statSync(f).size).toBe(16);
+      expect(fs.statSync(f).nlink).toBe(2);
+      expect(fs.readFileSync(f, 'utf8')).toBe('lower data+more!');
+      fs.chmodSync(join(mnt, 'd/g'), 0o600);
+      expect(fs.statSync(join(mnt, 'd/g')).mode & 0o777).toBe(0o600);
+
+      child.kill('SIGUSR1');
+      await until(() => fs.existsSync(statsFile), 'the stats file');
+      const report = fs.readFileSync(statsFile, 'utf8');
+      expect(report).toMatch(/^getattr +[1-9]\d* +\d+ /m);
+      expect(report).toMatch(/^write +[1-9]/m);
+      expect(report).toMatch(/copy-ups 3, 11 bytes/); // d (no data), d/f and d/g
+      expect(report).toMatch(/lookup cache: [1-9]\d* hits/);
+      expect(report).toMatch(/stat cache: [1-9]\d* hits/);
+
+      fs.rmSync(statsFile);
+      expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+      expect(await exit).toBe(0);
+      expect(fs.readFileSync(statsFile, 'utf8')).toMatch(/^unionmount stats after/);
+    },
+  );
+});
