@@ -61,6 +61,11 @@ export class Lookup {
     return this.cache.size;
   }
 
+  /** Changes with every change of the namespace (and every copy-up). */
+  get version(): number {
+    return this.generation;
+  }
+
   private async root(): Promise<Entry> {
     const statGeneration = this.stats.begin();
     const stack: LayerPath[] = [];

@@ -27,6 +27,7 @@ import { fsError } from './errors.js';
 import type { OverlayFormat } from './format.js';
 import { InodeNumbers } from './inodes.js';
 import { Mutex } from './lock.js';
+import { Listings } from './listings.js';
 import { Lookup } from './lookup.js';
 import { isWithin, join, nameOf, parentOf } from './paths.js';
 import type { WorkDir } from './workdir.js';
@@ -106,6 +107,7 @@ export class Overlay {
   /** Handle numbers are never reused while mounted: a late request cannot reach a new file. */
   private nextHandle = 1;
   private readonly createRedirects: boolean;
+  private readonly listings = new Listings();
   private privileged = true;
 
   constructor(layers: OverlayLayers) {
@@ -157,6 +159,15 @@ export class Overlay {
 
   /** The merged listing: each name once, from the top-most layer, whiteouts and what they hide left out. */
   async readdir(path: string): Promise<Entry[]> {
+    const cached = this.listings.get(path, this.lookup.version);
+    if (cached !== undefined) return cached;
+    const version = this.lookup.version;
+    const entries = await this.merge(path);
+    if (version === this.lookup.version) this.listings.set(path, version, entries);
+    return entries;
+  }
+
+  private async merge(path: string): Promise<Entry[]> {
     const dir = await this.entry(path);
     if (!isDir(dir)) throw fsError('ENOTDIR');
     const names = new Set<string>();
@@ -531,8 +542,10 @@ export class Overlay {
     const upper = this.writable();
     const parent = await this.parentDir(entry.path);
     const inUpper = upperOf(entry, upper) !== undefined;
-    const needsWhiteout =
-      hasLower(entry, upper) || (await this.lookup.lowerHas(parent, nameOf(entry.path)));
+    // By name in the parent's lowers, as the kernel's ovl_lower_positive: a directory whose lower
+    // content comes by redirect needs none, and a whiteout in an opaque or upper-only directory
+    // would show through kernel overlayfs, which reads such directories unfiltered.
+    const needsWhiteout = await this.lookup.lowerHas(parent, nameOf(entry.path));
     if (!needsWhiteout) {
       if (isDir(entry)) await upper.removeTree(entry.path);
       else await upper.unlink(entry.path);

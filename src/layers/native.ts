@@ -1,7 +1,8 @@
 /**
  * The syscalls Node's `fs` lacks, called through koffi (a maintained FFI that ships prebuilt
- * binaries in its npm package): xattrs on the link itself, mknod for whiteouts, renameat2 flags,
- * and utimensat with nanoseconds and UTIME_NOW/UTIME_OMIT. See native-notes/syscalls.md.
+ * binaries in its npm package): xattrs on the link itself, mknodat for whiteouts, renameat2
+ * flags, utimensat with nanoseconds and UTIME_NOW/UTIME_OMIT, and openat2 to resolve names beneath
+ * a layer root without following symlinks. See native-notes/syscalls.md.
  *
  * Paths are Buffers (exact bytes); names are byte strings (latin1). Calls are synchronous: each is
  * one short syscall on metadata, cheaper than a hop through the libuv threadpool.

@@ -16,6 +16,8 @@ import { clearStaleMount, mountAt, mounts } from '../../src/fuse/mounts.js';
 export type { KernelMount };
 
 const active = new Set<string>();
+/** Scratch directories of this process's tests (testDir). */
+const ownDirs = new Set<string>();
 
 /** Fails loudly in CI when mounting is impossible; elsewhere says why the test cannot run. */
 export function mountingPossible(): true | string {
@@ -58,9 +60,10 @@ export function kernelOverlay(options: Parameters<typeof mountKernel>[0]): Kerne
 
 /** Removes every mount a test left behind, tracked or below a test scratch directory. */
 export async function cleanupMounts(): Promise<void> {
+  // Only this process's own: tracked mounts, and any mount below a directory its tests made.
   const strays = mounts()
     .map((m) => m.mountpoint)
-    .filter((m) => /^\/tmp\/um-(test|kernel|union|cli)-/.test(m));
+    .filter((m) => [...ownDirs].some((dir) => m.startsWith(`${dir}/`)));
   for (const mountpoint of new Set([...active, ...strays].reverse())) {
     if (mountAt(mountpoint) !== undefined) await clearStaleMount(mountpoint).catch(() => undefined);
     active.delete(mountpoint);
@@ -80,8 +83,10 @@ export function mountsBelow(dir: string): string[] {
  */
 export function testDir(): string {
   const dir = scratch();
+  ownDirs.add(dir.path);
   onTestFinished(async () => {
     await cleanupMounts();
+    ownDirs.delete(dir.path);
     rmSync(dir.path, { recursive: true, force: true });
   });
   return dir.path;

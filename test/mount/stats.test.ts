@@ -70,4 +70,25 @@ describe('mount --stats', () => {
       expect(fs.readFileSync(statsFile, 'utf8')).toMatch(/^unionmount stats after/);
     },
   );
+
+  it.skipIf(possible !== true)('--no-cache keeps no stats in the daemon', async () => {
+    const dir = testDir();
+    const lower = writeLayer(join(dir, 'lower'), { f: 'x' });
+    const mnt = join(dir, 'mnt');
+    const statsFile = join(dir, 'stats.txt');
+    fs.mkdirSync(mnt);
+    const child = spawn(
+      process.execPath,
+      [CLI, '--lower', lower, '--no-cache', '--stats', statsFile, mnt],
+      { stdio: 'ignore' },
+    );
+    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await until(() => mountAt(mnt)?.fstype === 'fuse.unionmount', 'the mount');
+    for (let i = 0; i < 3; i++) expect(fs.statSync(join(mnt, 'f')).size).toBe(1);
+    expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+    expect(await exit).toBe(0);
+    expect(fs.readFileSync(statsFile, 'utf8')).toMatch(
+      /^stat cache: 0 hits, [1-9]\d* misses, 0 entries/m,
+    );
+  });
 });
