@@ -3,6 +3,7 @@
  * unless a trace was asked for: without one the daemon installs no event listener at all.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { UnionEvent } from './core/overlay.js';
 import { UnionmountError } from './errors.js';
@@ -110,10 +111,36 @@ function lineWriter(
   if (target === '-') return { write: streams.out, close: none };
   // An inherited descriptor is used as is: opening /dev/fd/N anew fails for a socket.
   const inherited = /^\/dev\/fd\/(\d+)$/.exec(target);
-  const fd = inherited ? Number(inherited[1]) : openFile(target);
+  if (inherited) return pipeWriter(Number(inherited[1]), streams);
+  const fd = openFile(target);
+  return { write: (line) => void writeSync(fd, line), close: () => closeSync(fd) };
+}
+
+/** Lines held for a slow reader before events are dropped (the daemon never waits on it). */
+const PIPE_BACKLOG = 16 << 20;
+
+/**
+ * A pipe to the process that started the daemon (the library API). Written without blocking: a
+ * parent busy in synchronous calls on the mount cannot drain it, and a blocking write would then
+ * hang the very request the parent waits for. Past the backlog, events are dropped and counted.
+ */
+function pipeWriter(
+  fd: number,
+  streams: TraceStreams,
+): { write: (line: string) => void; close: () => void } {
+  const pipe = new Socket({ fd, readable: false, writable: true });
+  pipe.on('error', () => undefined); // a reader that went away; the next write says so
+  let dropped = 0;
   return {
-    write: (line) => void writeSync(fd, line),
-    close: inherited ? none : () => closeSync(fd),
+    write: (line) => {
+      if (pipe.destroyed) throw new Error('the reader went away');
+      if (pipe.writableLength > PIPE_BACKLOG) {
+        if (dropped++ === 0) streams.err('unionmount: trace reader too slow: dropping events\n');
+        return;
+      }
+      pipe.write(line);
+    },
+    close: () => pipe.end(),
   };
 }
 

@@ -5,8 +5,8 @@
  */
 import type { Entry } from './entry.js';
 
-/** About 380 bytes per entry: the kept listings stay under 20 MiB together. */
-const MAX_ENTRIES = 50_000;
+/** About 390 bytes an entry: the kept listings stay under 8 MiB together. */
+const MAX_ENTRIES = 20_000;
 
 export class Listings {
   private readonly listings = new Map<string, { version: number; entries: Entry[] }>();

@@ -16,7 +16,8 @@ import type { InodeNumbers } from './inodes.js';
 import { isWithin, join, nameOf, parentOf } from './paths.js';
 import { StatCache } from './stat-cache.js';
 
-const MAX_CACHED = 200_000;
+/** About 390 bytes an entry (native-notes/performance.md): at most ~40 MiB. */
+const MAX_CACHED = 100_000;
 
 /** The names each layer's directory lists (from readdir): a layer that lacks a name needs no lstat. */
 export type Listed = ReadonlyMap<ReadableLayer, ReadonlySet<string>>;

@@ -11,7 +11,7 @@ import {
   closeSync,
   constants as fsConstants,
   fdatasync,
-  fstat,
+  fstatSync,
   fsync,
   ftruncate,
   promises as fsp,
@@ -34,6 +34,7 @@ import type { WorkDir } from './workdir.js';
 
 const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = fsConstants;
 const O_ACCMODE = 0o3;
+const MAX_MISSING_XATTRS = 10_000;
 const S_ISGID = 0o2000;
 
 const readFd = promisify(read);
@@ -41,10 +42,6 @@ const writeFd = promisify(write);
 const fsyncFd = promisify(fsync);
 const fdatasyncFd = promisify(fdatasync);
 const ftruncateFd = promisify(ftruncate);
-const fstatFd = (fd: number): Promise<Stat> =>
-  new Promise((resolve, reject) =>
-    fstat(fd, { bigint: true }, (err, stat) => (err ? reject(err) : resolve(stat))),
-  );
 
 /** Who asks: new objects are owned by the caller, as on a plain filesystem. */
 export interface Caller {
@@ -108,6 +105,12 @@ export class Overlay {
   private nextHandle = 1;
   private readonly createRedirects: boolean;
   private readonly listings = new Listings();
+  /**
+   * `path\0name` of xattrs known to be absent: the kernel asks for security.capability before
+   * every write, and ls for ACLs and labels of every name. Only changes under the mutex can add an
+   * xattr (a write only ever removes security.capability), and each one clears this set.
+   */
+  private readonly missingXattrs = new Set<string>();
   private privileged = true;
 
   constructor(layers: OverlayLayers) {
@@ -144,10 +147,13 @@ export class Overlay {
     return this.attributesOf(await this.entry(path));
   }
 
-  async fgetattr(fh: number): Promise<Attributes> {
-    const { fd, ino } = this.handle(fh);
-    const stat = await fstatFd(fd);
-    return { stat, ino, nlink: Number(stat.nlink) };
+  /** Synchronous, like lstat in the layers: fstat(2) on an open fd waits for no I/O. */
+  fgetattr(fh: number): Promise<Attributes> {
+    return new Promise((resolve) => {
+      const { fd, ino } = this.handle(fh);
+      const stat = fstatSync(fd, { bigint: true });
+      resolve({ stat, ino, nlink: Number(stat.nlink) });
+    });
   }
 
   async readlink(path: string): Promise<string> {
@@ -205,9 +211,16 @@ export class Overlay {
 
   async getxattr(path: string, name: string, caller: Caller): Promise<Buffer> {
     if (!this.xattrVisible(name, caller)) throw fsError('ENODATA');
+    const key = `${path}\0${name}`;
+    if (this.missingXattrs.has(key)) throw fsError('ENODATA');
     const { layer, rel } = top(await this.entry(path));
     const value = layer.getxattr(rel, this.format.escapeXattr(name));
-    if (value === undefined) throw fsError('ENODATA');
+    if (value === undefined) {
+      // Read and kept synchronously: no change can slip in between.
+      if (this.lookup.stats.enabled && this.missingXattrs.size < MAX_MISSING_XATTRS)
+        this.missingXattrs.add(key);
+      throw fsError('ENODATA');
+    }
     return value;
   }
 
@@ -445,6 +458,7 @@ export class Overlay {
         return await task();
       } finally {
         this.lookup.stats.changed();
+        this.missingXattrs.clear();
       }
     });
   }

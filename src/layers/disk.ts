@@ -221,8 +221,10 @@ export class WritableDiskLayer extends DiskLayer implements WritableLayer {
     await this.rmdir(rel);
   }
 
-  async chmod(rel: string, mode: number): Promise<void> {
-    this.at(rel, (dir, name) => native.chmodAt(dir, name, mode));
+  chmod(rel: string, mode: number): Promise<void> {
+    return Promise.resolve().then(() =>
+      this.at(rel, (dir, name) => native.chmodAt(dir, name, mode)),
+    );
   }
 
   async chown(rel: string, owner: Owner): Promise<void> {

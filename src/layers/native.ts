@@ -202,8 +202,8 @@ export function mknodAt(dir: number, name: string, mode: number, rdev: number): 
 
 /** chmod of the name itself: a symlink is refused (EOPNOTSUPP), never followed. */
 export function chmodAt(dir: number, name: string, mode: number): void {
-  const r = sys.fchmodat(dir, cstr(name), mode, AT_SYMLINK_NOFOLLOW);
-  check(r, 'fchmodat', Buffer.from(name, 'latin1'));
+  const result: unknown = sys.fchmodat(dir, cstr(name), mode, AT_SYMLINK_NOFOLLOW);
+  check(result, 'fchmodat', Buffer.from(name, 'latin1'));
 }
 
 export function renameAt(
@@ -213,13 +213,18 @@ export function renameAt(
   to: string,
   flags = 0,
 ): void {
-  const r = sys.renameat2(fromDir, cstr(from), toDir, cstr(to), flags);
-  check(r, 'renameat2', Buffer.from(from, 'latin1'));
+  const result: unknown = sys.renameat2(fromDir, cstr(from), toDir, cstr(to), flags);
+  check(result, 'renameat2', Buffer.from(from, 'latin1'));
 }
 
 export function utimensAt(dir: number, name: string, atime: Timespec, mtime: Timespec): void {
-  const r = sys.utimensat(dir, cstr(name), timesOf(atime, mtime), AT_SYMLINK_NOFOLLOW);
-  check(r, 'utimensat', Buffer.from(name, 'latin1'));
+  const result: unknown = sys.utimensat(
+    dir,
+    cstr(name),
+    timesOf(atime, mtime),
+    AT_SYMLINK_NOFOLLOW,
+  );
+  check(result, 'utimensat', Buffer.from(name, 'latin1'));
 }
 
 /** Times as [seconds, nanoseconds]; nanoseconds may be UTIME_NOW or UTIME_OMIT. */

@@ -19,7 +19,7 @@ import {
   testDir,
   union,
 } from '../helpers/mounts.js';
-import { cliUmount, envNumber, rng, startDaemon } from './support.js';
+import { cliUmount, envNumber, rng, startDaemon, until } from './support.js';
 
 const WORKLOAD = new URL('./workload.mjs', import.meta.url).pathname;
 const ROUNDS = envNumber('UNIONMOUNT_CRASH_ROUNDS', 6);
@@ -100,12 +100,12 @@ describe('crash at any moment', () => {
           stdio: 'inherit',
         });
         const workDone = new Promise((resolve) => work.once('exit', resolve));
-        await new Promise((resolve) => setTimeout(resolve, 30 + rng(seed)(600)));
+        await until(() => fs.readdirSync(upper).length > 0, 'the workload to start');
+        await new Promise((resolve) => setTimeout(resolve, rng(seed)(600)));
         daemon.child.kill('SIGKILL');
         await daemon.exit;
         expect(cliUmount(mnt).status).toBe(0);
         await workDone;
-        expect(names(upper).length).toBeGreaterThan(0); // the workload got going before the kill
 
         const again = await union({ lowers: [lower], upper, mountpoint: mnt });
         expect(fs.readdirSync(join(`${upper}.work`, 'work'))).toEqual([]);

@@ -5,7 +5,7 @@
  * final tree equal the same operations on a plain directory. Then 16 processes append to one
  * lower file at once: one copy-up, all 16 appends present.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';

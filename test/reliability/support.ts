@@ -42,8 +42,8 @@ export interface Daemon {
 export async function startDaemon(args: string[], mnt: string): Promise<Daemon> {
   const child = spawn(process.execPath, [CLI, ...args, mnt], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  child.stdout!.resume();
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  child.stdout.resume();
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   await until(() => mounted(mnt) || child.exitCode !== null, 'the mount');
   if (!mounted(mnt)) throw new Error(`unionmount did not mount: ${err}`);
