@@ -34,17 +34,29 @@ export class OverlayFormat {
   readonly opaqueXattr: string;
   readonly redirectXattr: string;
   readonly originXattr: string;
+  readonly whiteoutXattr: string;
   private readonly escapePrefix: string;
 
   constructor(readonly xattrPrefix: string = TRUSTED_PREFIX) {
     this.opaqueXattr = `${xattrPrefix}opaque`;
     this.redirectXattr = `${xattrPrefix}redirect`;
     this.originXattr = `${xattrPrefix}origin`;
+    this.whiteoutXattr = `${xattrPrefix}whiteout`;
     this.escapePrefix = `${xattrPrefix}overlay.`;
   }
 
-  isWhiteout(stat: Stat): boolean {
-    return (Number(stat.mode) & constants.S_IFMT) === WHITEOUT_MODE && stat.rdev === 0n;
+  /**
+   * A character device 0/0; or, given where it is, the kernel's other form (Linux 6.7+): an empty
+   * file with `<prefix>whiteout`, inside a directory whose opaque xattr is "x".
+   */
+  isWhiteout(stat: Stat, at?: { layer: ReadableLayer; rel: string }): boolean {
+    if ((Number(stat.mode) & constants.S_IFMT) === WHITEOUT_MODE) return stat.rdev === 0n;
+    if (at === undefined || !stat.isFile() || stat.size !== 0n) return false;
+    const { layer, rel } = at;
+    if (layer.getxattr(rel, this.whiteoutXattr) === undefined) return false;
+    const slash = rel.lastIndexOf('/');
+    const parent = slash < 0 ? '' : rel.slice(0, slash);
+    return layer.getxattr(parent, this.opaqueXattr)?.toString('latin1') === 'x';
   }
 
   /** A whiteout the user may not forge: mknod of a 0/0 character device. */

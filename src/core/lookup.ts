@@ -108,7 +108,7 @@ export class Lookup {
       if (absent) continue;
       const stat = await layer.lstat(rel);
       if (stat === undefined) continue;
-      if (this.format.isWhiteout(stat)) break;
+      if (this.format.isWhiteout(stat, { layer, rel })) break;
       if (stack.length > 0 && typeOf(stat) !== constants.S_IFDIR) break;
       stack.push({ layer, rel });
       stats.push(stat);
@@ -167,8 +167,9 @@ export class Lookup {
   async lowerHas(parent: Entry, name: string): Promise<boolean> {
     for (const dir of parent.stack) {
       if (dir.layer === this.upper) continue;
-      const stat = await dir.layer.lstat(join(dir.rel, name));
-      if (stat !== undefined) return !this.format.isWhiteout(stat);
+      const rel = join(dir.rel, name);
+      const stat = await dir.layer.lstat(rel);
+      if (stat !== undefined) return !this.format.isWhiteout(stat, { layer: dir.layer, rel });
     }
     return false;
   }

@@ -74,6 +74,12 @@ function holding<T>(fd: number, use: () => T): T {
   return result;
 }
 
+/**
+ * A layer holds its root open for its whole life; tools make short-lived layers, so the root is
+ * closed when the layer object is garbage-collected rather than by every caller.
+ */
+const closeWhenCollected = new FinalizationRegistry<number>((fd) => native.closeFd(fd));
+
 export class DiskLayer implements ReadableLayer {
   private readonly prefix: Buffer;
   private rootFd = -1;
@@ -93,7 +99,10 @@ export class DiskLayer implements ReadableLayer {
 
   /** The root directory, opened once, at first use (the only path resolved from `/`). */
   private rootDir(): number {
-    if (this.rootFd < 0) this.rootFd = native.openRoot(this.absolute(''));
+    if (this.rootFd < 0) {
+      this.rootFd = native.openRoot(this.absolute(''));
+      closeWhenCollected.register(this, this.rootFd);
+    }
     return this.rootFd;
   }
 
@@ -168,7 +177,10 @@ export class DiskLayer implements ReadableLayer {
   private mountFd = -1;
 
   statByHandle(handle: native.FileHandle): Stat | undefined {
-    if (this.mountFd < 0) this.mountFd = openSync(this.absolute(''), O_RDONLY | O_DIRECTORY);
+    if (this.mountFd < 0) {
+      this.mountFd = openSync(this.absolute(''), O_RDONLY | O_DIRECTORY);
+      closeWhenCollected.register(this, this.mountFd);
+    }
     const fd = native.openByHandle(this.mountFd, handle);
     return fd === undefined ? undefined : holding(fd, () => fstatSync(fd, { bigint: true }));
   }

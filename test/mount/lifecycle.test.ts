@@ -57,6 +57,31 @@ describe('mount lifecycle', () => {
     });
   }
 
+  it.skipIf(possible !== true)(
+    'says a busy mount is busy, keeps serving, detaches on a second signal',
+    async () => {
+      const dir = { path: testDir() };
+      const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
+      const mnt = join(dir.path, 'mnt');
+      fs.mkdirSync(mnt);
+      const child = startCli(['--lower', lower, mnt]);
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exit = exitOf(child);
+      await until(() => mounted(mnt), 'the mount');
+      const holder = spawn('sh', ['-c', `exec 3< ${mnt}/f; sleep 30`], { stdio: 'ignore' });
+      await until(() => fs.readdirSync(`/proc/${holder.pid}/fd`).includes('3'), 'the open file');
+      child.kill('SIGTERM');
+      await until(() => /busy/.test(stderr), 'the busy message');
+      expect(mounted(mnt)).toBe(true);
+      expect(fs.readFileSync(join(mnt, 'f'), 'utf8')).toBe('x'); // still serving
+      child.kill('SIGTERM');
+      expect(await exit).toBe(0);
+      holder.kill('SIGKILL');
+      expect(mountAt(mnt)).toBeUndefined();
+    },
+  );
+
   it.skipIf(possible !== true)('explains a stale mount and clears it with --force', async () => {
     const dir = { path: testDir() };
     const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
