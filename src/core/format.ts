@@ -8,6 +8,7 @@
  * See native-notes/format.md for what the kernel does with each.
  */
 import { constants } from 'node:fs';
+import { fsError } from './errors.js';
 import type { FileHandle, ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 
 /** The overlay's xattr namespace as root uses it (the kernel's default). */
@@ -75,10 +76,13 @@ export class OverlayFormat {
    */
   redirectOf(layer: ReadableLayer, rel: string): string | undefined {
     const value = layer.getxattr(rel, this.redirectXattr)?.toString('latin1');
-    if (value === undefined || value === '' || value.includes('\0')) return undefined;
+    if (value === undefined) return undefined;
     const parts = value.startsWith('/') ? value.slice(1).split('/') : [value];
     const valid = parts.every((part) => part !== '' && part !== '.' && part !== '..');
-    return valid && (value.startsWith('/') || !value.includes('/')) ? value : undefined;
+    // The kernel refuses to look such a directory up at all (ovl_check_redirect: EINVAL).
+    if (!valid || value.includes('\0') || (!value.startsWith('/') && value.includes('/')))
+      throw fsError('EINVAL', `invalid redirect ${JSON.stringify(value)} at ${rel}`);
+    return value;
   }
 
   setRedirect(layer: WritableLayer, rel: string, value: string): void {

@@ -23,7 +23,7 @@ import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 import { fallocate, RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
 import { CopyUp, type CopyUpEvent } from './copy-up.js';
 import { type Entry, hasLower, isDir, top, typeOf, upperOf } from './entry.js';
-import { fsError } from './errors.js';
+import { FsError, fsError } from './errors.js';
 import type { OverlayFormat } from './format.js';
 import { InodeNumbers } from './inodes.js';
 import { Mutex } from './lock.js';
@@ -90,6 +90,12 @@ interface Handle {
 }
 
 /** The merged view over the layers, with syscall-named async methods; no FUSE involved. */
+/** A name whose lookup the kernel refuses (an invalid redirect) is left out of listings. */
+function skipInvalid(err: unknown): undefined {
+  if (err instanceof FsError && err.code === 'EINVAL') return undefined;
+  throw err;
+}
+
 export class Overlay {
   readonly lookup: Lookup;
   readonly inodes = new InodeNumbers();
@@ -186,7 +192,7 @@ export class Overlay {
     this.lookup.stats.changed(); // the directories' atime
     // Each name resolves as a lookup would: whiteouts and the names they hide come back empty.
     const entries = await Promise.all(
-      [...names].map((name) => this.lookup.findIn(dir, name, listed)),
+      [...names].map((name) => this.lookup.findIn(dir, name, listed).catch(skipInvalid)),
     );
     return entries.filter((entry): entry is Entry => entry !== undefined);
   }

@@ -77,4 +77,59 @@ describe('hostile layers', () => {
     expect(expected.some((line) => line.startsWith('"opaque-x/xwhiteout"'))).toBe(false);
     expect(expected.some((line) => line.startsWith('"opaque-n/below"'))).toBe(true);
   });
+
+  it.skipIf(possible !== true)('redirects: invalid ones refused as the kernel does', async () => {
+    const dir = testDir();
+    const [lower, mnt] = [join(dir, 'lower'), join(dir, 'mnt')];
+    fs.mkdirSync(join(lower, 'real'), { recursive: true });
+    fs.writeFileSync(join(lower, 'real', 'f'), 'r\n');
+    fs.mkdirSync(mnt);
+    const redirects = {
+      'rel-slash': 'a/b',
+      dotdot: '../real',
+      missing: '/nope',
+      ok: '/real',
+      loop: '/loop',
+    };
+    const upperFor = (name: string): string => {
+      const upper = join(dir, name);
+      for (const [d, target] of Object.entries(redirects)) {
+        fs.mkdirSync(join(upper, d), { recursive: true });
+        native.setxattr(
+          Buffer.from(join(upper, d)),
+          'trusted.overlay.redirect',
+          Buffer.from(target),
+        );
+      }
+      return upper;
+    };
+    const look = (): string[] =>
+      Object.keys(redirects).map((d) => {
+        try {
+          return `${d}: ${fs.readdirSync(join(mnt, d)).join(',')}`;
+        } catch (err) {
+          return `${d}: ${(err as NodeJS.ErrnoException).code}`;
+        }
+      });
+    const kernel = kernelOverlay({
+      lowers: [lower],
+      upper: upperFor('kupper'),
+      mountpoint: mnt,
+      extra: 'redirect_dir=on',
+    });
+    let expected: string[];
+    try {
+      expected = look();
+    } finally {
+      kernel.unmount();
+    }
+    const ours = await union({ lowers: [lower], upper: upperFor('upper'), mountpoint: mnt });
+    try {
+      expect(look()).toEqual(expected);
+    } finally {
+      await ours.unmount();
+    }
+    expect(expected).toContain('dotdot: EINVAL');
+    expect(expected).toContain('ok: f');
+  });
 });
