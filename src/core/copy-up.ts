@@ -6,6 +6,7 @@
  */
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
+import { cloneAttributes, cloneObject } from '../layers/clone.js';
 import { timespec, RENAME_NOREPLACE } from '../layers/native.js';
 import { type Entry, isDir, top, typeOf, upperOf } from './entry.js';
 import type { OverlayFormat } from './format.js';
@@ -14,7 +15,7 @@ import type { Lookup } from './lookup.js';
 import { parentOf } from './paths.js';
 import type { WorkDir } from './workdir.js';
 
-const { S_IFDIR, S_IFREG, S_IFLNK } = fsConstants;
+const { S_IFDIR, S_IFREG } = fsConstants;
 
 export interface CopyUpEvent {
   path: string;
@@ -88,26 +89,10 @@ export class CopyUp {
     truncate: boolean,
   ): Promise<void> {
     const work = this.work.layer;
-    switch (typeOf(stat)) {
-      case S_IFDIR:
-        return work.mkdir(tmp, 0o700);
-      case S_IFREG:
-        if (truncate) return fsp.writeFile(work.absolute(tmp), '', { flag: 'wx', mode: 0o600 });
-        return work.copyFrom(layer, rel, tmp);
-      case S_IFLNK:
-        return work.symlink(await layer.readlink(rel), tmp);
-      default:
-        return work.mknod(tmp, Number(stat.mode), Number(stat.rdev));
+    if (truncate && typeOf(stat) === S_IFREG) {
+      return fsp.writeFile(work.absolute(tmp), '', { flag: 'wx', mode: 0o600 });
     }
-  }
-
-  private copyXattrs(layer: ReadableLayer, rel: string, tmp: string): void {
-    for (const name of layer.listxattr(rel)) {
-      if (this.format.isPrivateXattr(name)) continue;
-      if (!this.privileged && !name.startsWith('user.')) continue;
-      const value = layer.getxattr(rel, name);
-      if (value !== undefined) this.work.layer.setxattr(tmp, name, value);
-    }
+    return cloneObject(work, layer, rel, stat, tmp);
   }
 
   /** Where the copy came from, so its inode number survives remounts (kernel ovl_set_origin). */
@@ -122,12 +107,13 @@ export class CopyUp {
     stat: Stat,
     tmp: string,
   ): Promise<void> {
-    const work = this.work.layer;
-    if (this.privileged) await work.chown(tmp, { uid: Number(stat.uid), gid: Number(stat.gid) });
-    this.copyXattrs(layer, rel, tmp);
-    // chown clears set-id bits, so the mode comes after it; symlinks have no mode of their own.
-    if (typeOf(stat) !== S_IFLNK) await work.chmod(tmp, Number(stat.mode) & 0o7777);
-    work.utimens(tmp, timespec(stat.atimeNs), timespec(stat.mtimeNs));
+    // Rootless, copies keep the daemon's owner and only user.* xattrs can be set.
+    await cloneAttributes(this.work.layer, layer, rel, stat, tmp, {
+      chown: this.privileged,
+      keep: (name) =>
+        !this.format.isPrivateXattr(name) && (this.privileged || name.startsWith('user.')),
+    });
+    this.work.layer.utimens(tmp, timespec(stat.atimeNs), timespec(stat.mtimeNs));
   }
 }
 

@@ -3,11 +3,12 @@
  * times (directory times last, once nothing more is written into them), hard links stay links,
  * and the result appears at its final name in one rename, so a failure leaves nothing behind.
  */
-import { constants as fsConstants, existsSync, promises as fsp, readdirSync } from 'node:fs';
+import { existsSync, promises as fsp, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { isWithin } from '../core/paths.js';
 import { UnionmountError } from '../errors.js';
 import type { ReadableLayer, Stat } from '../layers/layer.js';
+import { cloneAttributes, cloneObject } from '../layers/clone.js';
 import { timespec } from '../layers/native.js';
 import { WritableDiskLayer } from '../layers/disk.js';
 
@@ -30,20 +31,14 @@ export class TreeWriter {
     const key = `${stat.dev}:${stat.ino}`;
     const linked = stat.nlink > 1n && !stat.isDirectory() ? this.links.get(key) : undefined;
     if (linked !== undefined) return this.dest.link(linked, to);
-    if (to !== '') await this.create(layer, rel, stat, to);
+    if (to !== '') await cloneObject(this.dest, layer, rel, stat, to);
     if (stat.nlink > 1n && !stat.isDirectory()) this.links.set(key, to);
     await this.attributes(layer, rel, stat, to);
   }
 
-  /** Gives `to` the xattrs, owner, mode and (but a directory's) times of `layer`'s `rel`. */
+  /** Gives `to` the owner, xattrs, mode and (but a directory's) times of `layer`'s `rel`. */
   async attributes(layer: ReadableLayer, rel: string, stat: Stat, to: string): Promise<void> {
-    for (const name of layer.listxattr(rel).filter(this.keepXattr)) {
-      const value = layer.getxattr(rel, name);
-      if (value !== undefined) this.dest.setxattr(to, name, value);
-    }
-    await this.dest.chown(to, { uid: Number(stat.uid), gid: Number(stat.gid) });
-    // chown clears set-id bits, so the mode comes after it; symlinks have no mode of their own.
-    if (!stat.isSymbolicLink()) await this.dest.chmod(to, Number(stat.mode) & 0o7777);
+    await cloneAttributes(this.dest, layer, rel, stat, to, { keep: this.keepXattr, chown: true });
     if (stat.isDirectory()) this.dirs.push([to, stat]);
     else this.dest.utimens(to, timespec(stat.atimeNs), timespec(stat.mtimeNs));
   }
@@ -52,18 +47,6 @@ export class TreeWriter {
   finish(): void {
     for (const [rel, stat] of this.dirs.reverse())
       this.dest.utimens(rel, timespec(stat.atimeNs), timespec(stat.mtimeNs));
-  }
-
-  private async create(layer: ReadableLayer, rel: string, stat: Stat, to: string): Promise<void> {
-    if (stat.isDirectory()) return this.dest.mkdir(to, 0o700);
-    if (stat.isFile())
-      return fsp.copyFile(
-        layer.absolute(rel),
-        this.dest.absolute(to),
-        fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE,
-      );
-    if (stat.isSymbolicLink()) return this.dest.symlink(await layer.readlink(rel), to);
-    this.dest.mknod(to, Number(stat.mode), Number(stat.rdev));
   }
 }
 
