@@ -37,6 +37,20 @@ function startCli(args: string[]): ReturnType<typeof spawn> {
 const exitOf = (child: ReturnType<typeof spawn>): Promise<number | null> =>
   new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 
+/** A read-only mount whose daemon was killed: "Transport endpoint is not connected". */
+async function staleMount(): Promise<{ lower: string; mnt: string }> {
+  const dir = testDir();
+  const lower = writeLayer(join(dir, 'lower'), { f: 'x' });
+  const mnt = join(dir, 'mnt');
+  fs.mkdirSync(mnt);
+  const child = startCli(['--lower', lower, mnt]);
+  await until(() => mounted(mnt), 'the mount');
+  const exit = exitOf(child);
+  child.kill('SIGKILL');
+  await exit;
+  return { lower, mnt };
+}
+
 describe('mount lifecycle', () => {
   const possible = mountingPossible();
   afterEach(cleanupMounts);
@@ -83,15 +97,7 @@ describe('mount lifecycle', () => {
   );
 
   it.skipIf(possible !== true)('explains a stale mount and clears it with --force', async () => {
-    const dir = { path: testDir() };
-    const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
-    const mnt = join(dir.path, 'mnt');
-    fs.mkdirSync(mnt);
-    const child = startCli(['--lower', lower, mnt]);
-    await until(() => mounted(mnt), 'the mount');
-    const exit = exitOf(child);
-    child.kill('SIGKILL');
-    await exit;
+    const { lower, mnt } = await staleMount();
     expect(() => fs.statSync(mnt)).toThrow(/ENOTCONN/);
 
     const again = spawnSync(process.execPath, [CLI, '--lower', lower, mnt], { encoding: 'utf8' });
@@ -108,15 +114,7 @@ describe('mount lifecycle', () => {
   });
 
   it.skipIf(possible !== true)('umount clears a stale mount', async () => {
-    const dir = { path: testDir() };
-    const lower = writeLayer(join(dir.path, 'lower'), { f: 'x' });
-    const mnt = join(dir.path, 'mnt');
-    fs.mkdirSync(mnt);
-    const child = startCli(['--lower', lower, mnt]);
-    await until(() => mounted(mnt), 'the mount');
-    const exit = exitOf(child);
-    child.kill('SIGKILL');
-    await exit;
+    const { mnt } = await staleMount();
     const umount = spawnSync(process.execPath, [CLI, 'umount', mnt], { encoding: 'utf8' });
     expect(umount.status).toBe(0);
     expect(mountAt(mnt)).toBeUndefined();
