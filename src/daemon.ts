@@ -103,7 +103,7 @@ export async function serveUnion(
   const closed = new Promise<void>((resolve) => (finished = resolve));
   const cleanUp = async (): Promise<void> => {
     clearInterval(watcher);
-    await overlay.releaseAll();
+    await overlay.files.releaseAll();
     if (scratch) await fsp.rm(scratch, { recursive: true, force: true });
     finished();
   };

@@ -7,20 +7,9 @@
  * Concurrency: reads run freely; everything that changes the upper (namespace changes, copy-ups,
  * attribute changes) runs under one mutex, so the lookup cache and the upper never disagree.
  */
-import {
-  closeSync,
-  constants as fsConstants,
-  fdatasync,
-  fstatSync,
-  fsync,
-  ftruncate,
-  promises as fsp,
-  read,
-  write,
-} from 'node:fs';
-import { promisify } from 'node:util';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
 import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
-import { fallocate, RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
+import { RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
 import { CopyUp, type CopyUpEvent } from './copy-up.js';
 import { type Entry, hasLower, isDir, top, typeOf, upperOf } from './entry.js';
 import { FsError, fsError } from './errors.js';
@@ -29,6 +18,7 @@ import { InodeNumbers } from './inodes.js';
 import { Mutex } from './lock.js';
 import { Listings } from './listings.js';
 import { Lookup } from './lookup.js';
+import { OpenFiles } from './open-files.js';
 import { isWithin, join, nameOf, parentOf } from './paths.js';
 import type { WorkDir } from './workdir.js';
 
@@ -36,12 +26,6 @@ const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } 
 const O_ACCMODE = 0o3;
 const MAX_MISSING_XATTRS = 10_000;
 const S_ISGID = 0o2000;
-
-const readFd = promisify(read);
-const writeFd = promisify(write);
-const fsyncFd = promisify(fsync);
-const fdatasyncFd = promisify(fdatasync);
-const ftruncateFd = promisify(ftruncate);
 
 /** Who asks: new objects are owned by the caller, as on a plain filesystem. */
 export interface Caller {
@@ -83,12 +67,6 @@ export interface OverlayLayers {
 
 export type RedirectDir = 'on' | 'follow' | 'nofollow' | 'off';
 
-interface Handle {
-  fd: number;
-  /** Inode number shown through the mount: kept even after the file is unlinked. */
-  ino: number;
-}
-
 /** The merged view over the layers, with syscall-named async methods; no FUSE involved. */
 /** A name whose lookup the kernel refuses (an invalid redirect) is left out of listings. */
 function skipInvalid(err: unknown): undefined {
@@ -98,6 +76,8 @@ function skipInvalid(err: unknown): undefined {
 
 export class Overlay {
   readonly lookup: Lookup;
+  /** Open files: I/O on a handle goes straight to its real fd. */
+  readonly files = new OpenFiles(() => this.lookup.stats.changed());
   readonly inodes = new InodeNumbers();
   onEvent?: (event: UnionEvent) => void;
 
@@ -106,9 +86,6 @@ export class Overlay {
   private readonly format: OverlayFormat;
   private readonly copyUps: CopyUp | undefined;
   private readonly mutex = new Mutex();
-  private readonly handles = new Map<number, Handle>();
-  /** Handle numbers are never reused while mounted: a late request cannot reach a new file. */
-  private nextHandle = 1;
   private readonly createRedirects: boolean;
   private readonly listings = new Listings();
   /**
@@ -151,15 +128,6 @@ export class Overlay {
 
   async getattr(path: string): Promise<Attributes> {
     return this.attributesOf(await this.entry(path));
-  }
-
-  /** Synchronous, like lstat in the layers: fstat(2) on an open fd waits for no I/O. */
-  fgetattr(fh: number): Promise<Attributes> {
-    return new Promise((resolve) => {
-      const { fd, ino } = this.handle(fh);
-      const stat = fstatSync(fd, { bigint: true });
-      resolve({ stat, ino, nlink: Number(stat.nlink) });
-    });
   }
 
   async readlink(path: string): Promise<string> {
@@ -264,62 +232,7 @@ export class Overlay {
     }
     const { layer, rel } = top(entry);
     const fd = await layer.open(rel, flags & ~(O_CREAT | O_EXCL));
-    return this.track(this.touched(fd), entry.ino); // O_TRUNC
-  }
-
-  // Reads move atime, writes size and mtime: what the stat cache holds is stale after either.
-  async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    return this.touched((await readFd(this.handle(fh).fd, buf, 0, length, position)).bytesRead);
-  }
-
-  async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
-    const { bytesWritten } = await writeFd(this.handle(fh).fd, buf, 0, length, position);
-    return this.touched(bytesWritten);
-  }
-
-  async fsync(fh: number, datasync: boolean): Promise<void> {
-    const { fd } = this.handle(fh);
-    await (datasync ? fdatasyncFd(fd) : fsyncFd(fd));
-  }
-
-  /** fallocate(2): reserve or punch space in an open file (already in the upper if writable). */
-  fallocate(fh: number, mode: number, offset: number, length: number): Promise<void> {
-    // Synchronous calls inside the executor: a failure rejects with its errno, never throws.
-    return new Promise((resolve) => {
-      fallocate(this.handle(fh).fd, mode, offset, length);
-      resolve(this.touched(undefined));
-    });
-  }
-
-  async ftruncate(fh: number, size: number): Promise<void> {
-    await ftruncateFd(this.handle(fh).fd, size);
-    this.touched(undefined);
-  }
-
-  release(fh: number): Promise<void> {
-    return new Promise((resolve) => {
-      const { fd } = this.handle(fh);
-      this.handles.delete(fh);
-      closeSync(fd); // close(2) on a local filesystem waits for no I/O: no threadpool hop
-      resolve();
-    });
-  }
-
-  /** Closes every open file; for unmount. */
-  async releaseAll(): Promise<void> {
-    await Promise.all([...this.handles.keys()].map((fh) => this.release(fh)));
-  }
-
-  private track(fd: number, ino: number): number {
-    const fh = this.nextHandle++;
-    this.handles.set(fh, { fd, ino });
-    return fh;
-  }
-
-  private handle(fh: number): Handle {
-    const handle = this.handles.get(fh);
-    if (handle === undefined) throw fsError('EBADF');
-    return handle;
+    return this.files.track(this.touched(fd), entry.ino); // O_TRUNC
   }
 
   // ---- namespace changes ----------------------------------------------------------------------
@@ -334,7 +247,7 @@ export class Overlay {
       await this.place(path, caller, S_IFREG, async (layer, rel) => {
         fd = await layer.create(rel, (flags & ~O_TRUNC) | O_EXCL, mode & 0o7777);
       });
-      return this.track(fd, (await this.entry(path)).ino);
+      return this.files.track(fd, (await this.entry(path)).ino);
     });
     return fh ?? this.open(path, flags);
   }

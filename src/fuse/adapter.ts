@@ -56,7 +56,7 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
     getattr: (path, reply) =>
       serve('getattr', reply, async () => toFuseStat(await overlay.getattr(rel(path)))),
     fgetattr: (_path, fh, reply) =>
-      serve('fgetattr', reply, async () => toFuseStat(await overlay.fgetattr(fh))),
+      serve('fgetattr', reply, async () => toFuseStat(await overlay.files.fgetattr(fh))),
     access: (path, _mode, cb) =>
       done('access', cb, async () => void (await overlay.getattr(rel(path)))),
     readlink: (path, reply) => serve('readlink', reply, () => overlay.readlink(rel(path))),
@@ -72,16 +72,17 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
       serve('create', reply, () => overlay.create(rel(path), flags, mode, who));
     },
     read: (_path, fh, buf, length, position, reply) =>
-      serve('read', reply, () => overlay.read(fh, buf, length, position)),
+      serve('read', reply, () => overlay.files.read(fh, buf, length, position)),
     write: (_path, fh, buf, length, position, reply) =>
-      serve('write', reply, () => overlay.write(fh, buf, length, position)),
+      serve('write', reply, () => overlay.files.write(fh, buf, length, position)),
     flush: (_path, _fh, cb) => cb(0),
-    fsync: (_path, datasync, fh, cb) => done('fsync', cb, () => overlay.fsync(fh, datasync)),
-    release: (_path, fh, cb) => done('release', cb, () => overlay.release(fh)),
+    fsync: (_path, datasync, fh, cb) => done('fsync', cb, () => overlay.files.fsync(fh, datasync)),
+    release: (_path, fh, cb) => done('release', cb, () => overlay.files.release(fh)),
     truncate: (path, size, cb) => done('truncate', cb, () => overlay.truncate(rel(path), size)),
-    ftruncate: (_path, fh, size, cb) => done('ftruncate', cb, () => overlay.ftruncate(fh, size)),
+    ftruncate: (_path, fh, size, cb) =>
+      done('ftruncate', cb, () => overlay.files.ftruncate(fh, size)),
     fallocate: (_path, fh, mode, offset, length, cb) =>
-      done('fallocate', cb, () => overlay.fallocate(fh, mode, offset, length)),
+      done('fallocate', cb, () => overlay.files.fallocate(fh, mode, offset, length)),
     mkdir: (path, mode, cb) => {
       const who = caller();
       done('mkdir', cb, () => overlay.mkdir(rel(path), mode, who));

@@ -1,0 +1,99 @@
+/**
+ * Open files: one real fd per FUSE handle, so I/O goes straight to the object that was opened
+ * (positioned reads and writes, no path walk), also after it was unlinked or renamed away. Handle
+ * numbers are never reused while mounted: a late request cannot reach a different file.
+ */
+import { closeSync, fdatasync, fstatSync, fsync, ftruncate, read, write } from 'node:fs';
+import { promisify } from 'node:util';
+import { fallocate } from '../layers/native.js';
+import { fsError } from './errors.js';
+import type { Attributes } from './overlay.js';
+
+const readFd = promisify(read);
+const writeFd = promisify(write);
+const fsyncFd = promisify(fsync);
+const fdatasyncFd = promisify(fdatasync);
+const ftruncateFd = promisify(ftruncate);
+
+interface Handle {
+  fd: number;
+  /** Inode number shown through the mount: kept even after the file is unlinked. */
+  ino: number;
+}
+
+export class OpenFiles {
+  private readonly handles = new Map<number, Handle>();
+  private nextHandle = 1;
+
+  /** `changed` runs after anything that moves a file's attributes (size, times). */
+  constructor(private readonly changed: () => void) {}
+
+  /** Registers an open fd; returns its handle number. */
+  track(fd: number, ino: number): number {
+    const fh = this.nextHandle++;
+    this.handles.set(fh, { fd, ino });
+    return fh;
+  }
+
+  /** Synchronous, like lstat in the layers: fstat(2) on an open fd waits for no I/O. */
+  fgetattr(fh: number): Promise<Attributes> {
+    return new Promise((resolve) => {
+      const { fd, ino } = this.handle(fh);
+      const stat = fstatSync(fd, { bigint: true });
+      resolve({ stat, ino, nlink: Number(stat.nlink) });
+    });
+  }
+
+  // Reads move atime, writes size and mtime.
+  async read(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const { bytesRead } = await readFd(this.handle(fh).fd, buf, 0, length, position);
+    this.changed();
+    return bytesRead;
+  }
+
+  async write(fh: number, buf: Buffer, length: number, position: number): Promise<number> {
+    const { bytesWritten } = await writeFd(this.handle(fh).fd, buf, 0, length, position);
+    this.changed();
+    return bytesWritten;
+  }
+
+  async fsync(fh: number, datasync: boolean): Promise<void> {
+    const { fd } = this.handle(fh);
+    await (datasync ? fdatasyncFd(fd) : fsyncFd(fd));
+  }
+
+  /** fallocate(2): reserve or punch space (the file is in the upper if it was opened writable). */
+  fallocate(fh: number, mode: number, offset: number, length: number): Promise<void> {
+    // Synchronous calls inside the executor: a failure rejects with its errno, never throws.
+    return new Promise((resolve) => {
+      fallocate(this.handle(fh).fd, mode, offset, length);
+      this.changed();
+      resolve();
+    });
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    await ftruncateFd(this.handle(fh).fd, size);
+    this.changed();
+  }
+
+  release(fh: number): Promise<void> {
+    return new Promise((resolve) => {
+      const { fd } = this.handle(fh);
+      this.handles.delete(fh);
+      closeSync(fd); // close(2) on a local filesystem waits for no I/O: no threadpool hop
+      resolve();
+    });
+  }
+
+  /** Closes every open file; for unmount. */
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.handles.keys()].map((fh) => this.release(fh)));
+  }
+
+  private handle(fh: number): Handle {
+    const handle = this.handles.get(fh);
+    if (handle === undefined) throw fsError('EBADF');
+    return handle;
+  }
+}
