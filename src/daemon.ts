@@ -76,8 +76,11 @@ export async function serveUnion(
   const timeout = config.cache ? 1 : 0;
   const binding: FuseBinding = new FuseBinding(config.mountpoint, ops, {
     allowOther: config.allowOther,
-    // The kernel checks permissions against the modes we report, as on a plain filesystem.
-    defaultPermissions: true,
+    // When others may enter, or rootless, the kernel checks permissions against the modes we
+    // report, as on a plain filesystem. A root-only mount has one caller, root, whom every check
+    // lets through: skipping them spares a GETATTR round trip per directory of every path walk
+    // (attributes are never cached). Exec bits are still checked (the kernel, and access()).
+    defaultPermissions: config.allowOther || process.geteuid?.() !== 0,
     attrTimeout: 0,
     autoCache: config.cache,
     entryTimeout: timeout,

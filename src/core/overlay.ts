@@ -24,6 +24,7 @@ import type { WorkDir } from './workdir.js';
 
 const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = fsConstants;
 const O_ACCMODE = 0o3;
+const X_OK = 1;
 const MAX_MISSING_XATTRS = 10_000;
 const S_ISGID = 0o2000;
 
@@ -128,6 +129,18 @@ export class Overlay {
 
   async getattr(path: string): Promise<Attributes> {
     return this.attributesOf(await this.entry(path));
+  }
+
+  /**
+   * access(2), asked only when the kernel does not check permissions itself: a root-only mount,
+   * whose caller passes every check but executing a file that has no execute bit at all.
+   */
+  async access(path: string, mode: number): Promise<void> {
+    const { stat } = await this.getattr(path);
+    const type = Number(stat.mode) & S_IFMT;
+    if (mode & X_OK && type !== S_IFDIR && (Number(stat.mode) & 0o111) === 0) {
+      throw fsError('EACCES');
+    }
   }
 
   async readlink(path: string): Promise<string> {

@@ -57,8 +57,7 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
       serve('getattr', reply, async () => toFuseStat(await overlay.getattr(rel(path)))),
     fgetattr: (_path, fh, reply) =>
       serve('fgetattr', reply, async () => toFuseStat(await overlay.files.fgetattr(fh))),
-    access: (path, _mode, cb) =>
-      done('access', cb, async () => void (await overlay.getattr(rel(path)))),
+    access: (path, mode, cb) => done('access', cb, () => overlay.access(rel(path), mode)),
     readlink: (path, reply) => serve('readlink', reply, () => overlay.readlink(rel(path))),
     readdir: (path, reply) => {
       listing(overlay, rel(path)).then(

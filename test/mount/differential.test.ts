@@ -3,6 +3,8 @@
  * unionmount over identical layers (whiteouts and opaque directories in the lowers included) and
  * compares every step's result, the merged tree and the upper's on-disk layout.
  */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LayerSpec, opaqueDir, symlink, whiteout, dir } from '../helpers/layers.js';
 import { onKernel, onUnionmount, step, type Step } from '../helpers/differential.js';
@@ -124,6 +126,15 @@ const scenarios: Record<string, Step[]> = {
     step.rename('merged', 'empty'),
     step.rename('empty', 'merged/inner'),
     step.readdir('merged'),
+  ],
+  'checks access as for root': [
+    step.chmod('ro/f', 0o444),
+    ['access rwx a.txt', (r) => fs.accessSync(join(r, 'a.txt'), fs.constants.X_OK)],
+    ['access w ro/f', (r) => fs.accessSync(join(r, 'ro/f'), fs.constants.W_OK)],
+    step.write('ro/f', 'root may write\n'),
+    step.chmod('a.txt', 0o700),
+    ['access x a.txt', (r) => fs.accessSync(join(r, 'a.txt'), fs.constants.X_OK)],
+    ['access x dir', (r) => fs.accessSync(join(r, 'dir'), fs.constants.X_OK)],
   ],
   'answers errors as a plain filesystem': [
     step.mkdir('dir'),
