@@ -64,10 +64,23 @@ export async function serveUnion(
   if (hooks.stats) recordStats(overlay, hooks.stats, hooks.onEvent);
 
   if (config.force) await clearStaleMount(config.mountpoint);
+  const defaultPermissions = config.allowOther || process.geteuid?.() !== 0;
   const ops = createOps(overlay, {
     context: () => binding.context(),
     log: hooks.log,
     stats: hooks.stats,
+    options: () => ({
+      pid: process.pid,
+      lowers: config.lowers,
+      upper: upperDir ?? null,
+      work: workDir ?? null,
+      ephemeral: config.ephemeral,
+      allow_other: config.allowOther,
+      default_permissions: defaultPermissions,
+      cache: config.cache ? 'names 1 s, file data (auto_cache), daemon stats' : 'none',
+      attr_timeout: 0,
+      ...overlay.settings(),
+    }),
   });
   // Names and file data may be cached: every change goes through the mount. auto_cache keeps a
   // file's pages across opens while its mtime and size are unchanged (checked at each open, so a
@@ -80,7 +93,7 @@ export async function serveUnion(
     // report, as on a plain filesystem. A root-only mount has one caller, root, whom every check
     // lets through: skipping them spares a GETATTR round trip per directory of every path walk
     // (attributes are never cached). Exec bits are still checked (the kernel, and access()).
-    defaultPermissions: config.allowOther || process.geteuid?.() !== 0,
+    defaultPermissions,
     attrTimeout: 0,
     autoCache: config.cache,
     entryTimeout: timeout,

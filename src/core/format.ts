@@ -104,8 +104,13 @@ export class OverlayFormat {
 
   /** The overlay's own xattrs: its prefix, except the escaped names below. */
   isPrivateXattr(name: string): boolean {
-    if (name === FORMAT_RECORD) return true;
+    if (this.isFormatRecord(name)) return true;
     return name.startsWith(this.xattrPrefix) && !name.startsWith(this.escapePrefix);
+  }
+
+  /** The record of claim(): never shown or settable through the mount. */
+  isFormatRecord(name: string): boolean {
+    return name === FORMAT_RECORD;
   }
 
   /** 'trusted' (root mounts) or 'user' (rootless: the kernel's userxattr). */

@@ -16,6 +16,15 @@ export class InodeNumbers {
   /** Upper real inode → number shown, for copy-ups whose origin could not be recorded. */
   private readonly copiedUp = new Map<bigint, number>();
 
+  /** How numbers are made, in words. */
+  policy(): string {
+    const count = this.filesystems.length;
+    const base = "a copied-up object keeps its origin's number (origin xattr)";
+    return count <= 1
+      ? `real inode numbers (one filesystem); ${base}`
+      : `real numbers with the filesystem index above bit 44 (${count} filesystems, like xino); ${base}`;
+  }
+
   /** Registers a layer's filesystem; call in stack order, the upper first. */
   register(stat: Stat): void {
     if (!this.filesystems.includes(stat.dev)) this.filesystems.push(stat.dev);

@@ -88,6 +88,7 @@ export class Overlay {
   private readonly copyUps: CopyUp | undefined;
   private readonly mutex = new Mutex();
   private readonly createRedirects: boolean;
+  private readonly redirectDir: RedirectDir;
   private readonly listings = new Listings();
   /**
    * `path\0name` of xattrs known to be absent: the kernel asks for security.capability before
@@ -102,7 +103,7 @@ export class Overlay {
     this.work = layers.upper?.work;
     this.format = layers.format;
     const stack = this.upper ? [this.upper, ...layers.lowers] : [...layers.lowers];
-    const redirectDir = layers.redirectDir ?? 'on';
+    const redirectDir = (this.redirectDir = layers.redirectDir ?? 'on');
     this.createRedirects = redirectDir === 'on';
     this.lookup = new Lookup(
       stack,
@@ -123,6 +124,18 @@ export class Overlay {
       );
       this.copyUps.onCopyUp = (e) => this.emit({ type: 'copy-up', ...e });
     }
+  }
+
+  /** The policies in force, as `unionmount inspect --mount` shows them. */
+  settings(): Record<string, string> {
+    return {
+      format: `${this.format.xattrPrefix}* xattrs, 0/0 character-device whiteouts`,
+      redirect_dir: this.redirectDir,
+      owners: this.privileged
+        ? 'callers own what they create'
+        : 'rootless: the daemon user owns all',
+      inodes: this.inodes.policy(),
+    };
   }
 
   // ---- reads --------------------------------------------------------------------------------
@@ -224,6 +237,7 @@ export class Overlay {
    * given through the mount: the overlay's own are out of reach (see OverlayFormat.escapeXattr).
    */
   private xattrVisible(name: string, caller: Caller): boolean {
+    if (this.format.isFormatRecord(name)) return false;
     return caller.uid === 0 || !name.startsWith('trusted.');
   }
 

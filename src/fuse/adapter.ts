@@ -19,7 +19,12 @@ export interface AdapterOptions {
   log?: (message: string) => void;
   /** Times every request by op (--stats); without it the ops are not wrapped at all. */
   stats?: MountStats;
+  /** The mount's effective options, served as the xattr OPTIONS_XATTR of the mount's root. */
+  options?: () => Record<string, unknown>;
 }
+
+/** Read by `unionmount inspect --mount`; a virtual xattr, never stored and never listed. */
+export const OPTIONS_XATTR = 'user.unionmount.options';
 
 export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & FallocateOp {
   const log =
@@ -104,6 +109,9 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
       done('utimens', cb, () => overlay.utimens(rel(path), timespec(atime), timespec(mtime))),
     getxattr: (path, name, reply) => {
       const who = caller();
+      if (path === '/' && name === OPTIONS_XATTR && options.options) {
+        return reply(0, Buffer.from(JSON.stringify(options.options())));
+      }
       serve('getxattr', reply, () => overlay.getxattr(rel(path), name, who));
     },
     listxattr: (path, reply) => {

@@ -1,6 +1,9 @@
 /** `unionmount inspect --lower a:b [--upper c] PATH` or `inspect MOUNTPOINT PATH`. */
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { UnionmountError } from '../../errors.js';
+import { OPTIONS_XATTR } from '../../fuse/adapter.js';
+import { getxattr } from '../../layers/native.js';
 import { inspect, type Inspection } from '../../tools/inspect.js';
 import { liveMountAt } from '../../tools/live.js';
 import { openStack, resolveLayers } from '../../tools/stack.js';
@@ -11,17 +14,21 @@ interface InspectFlags {
   lower?: string;
   upper?: string;
   json?: boolean;
+  mount?: string;
 }
 
 export function inspectCommand(io: CliIO): Command {
   return new Command('inspect')
     .description('show which layer serves PATH and what the layers below it hold there')
-    .argument('<mountpoint-or-path>', 'PATH, or the MOUNTPOINT of a live mount followed by PATH')
+    .argument('[mountpoint-or-path]', 'PATH, or the MOUNTPOINT of a live mount followed by PATH')
     .argument('[path]', 'PATH inside the live mount')
     .option('--lower <dirs>', 'lower layers, top first, separated by ":"')
     .option('--upper <dir>', 'the upper layer')
     .option('--json', 'print the inspection as JSON')
-    .action(async (first: string, second: string | undefined, flags: InspectFlags) => {
+    .option('--mount <mountpoint>', 'print the effective options of a live unionmount mount')
+    .action(async (first: string | undefined, second: string | undefined, flags: InspectFlags) => {
+      if (flags.mount !== undefined) return io.out(mountOptions(flags.mount, flags.json));
+      if (first === undefined) throw new UnionmountError('inspect: give a PATH (see --help)', 2);
       const { lowers, upper, path } = await layersFor(first, second, flags);
       const result = await inspect(openStack(lowers, upper), path);
       io.out(flags.json ? JSON.stringify(result, null, 2) + '\n' : render(result));
@@ -42,6 +49,20 @@ async function layersFor(
   if (live === undefined)
     throw new UnionmountError(`mountpoint ${first}: no unionmount or overlay mount there`, 2);
   return { lowers: live.lowers, upper: live.upper, path: second };
+}
+
+/** The options a live daemon reports for itself (a virtual xattr of the mount's root). */
+function mountOptions(mountpoint: string, json = false): string {
+  const value = getxattr(Buffer.from(resolve(mountpoint)), OPTIONS_XATTR);
+  if (value === undefined)
+    throw new UnionmountError(`mountpoint ${mountpoint}: not a unionmount mount`, 2);
+  const options = JSON.parse(value.toString()) as Record<string, unknown>;
+  if (json) return JSON.stringify(options, null, 2) + '\n';
+  const rows = Object.entries(options).map(([key, v]) => [
+    key,
+    Array.isArray(v) ? v.join(':') : String(v),
+  ]);
+  return `${table(['option', 'value'], rows).trimEnd()}\n`;
 }
 
 function render(result: Inspection): string {
