@@ -20,7 +20,7 @@ import { openStack } from './tools/stack.js';
  * `ephemeral` (a temporary upper deleted at unmount) or neither (a read-only union); `work`,
  * `allowOther`, `force`, `cache` as the flags of the same names.
  */
-export interface MountUnionOptions extends Omit<UnionOptions, 'mountpoint' | 'debug'> {
+export interface MountUnionOptions extends Omit<UnionOptions, 'mountpoint'> {
   /** Where to mount; default: a fresh temporary directory, removed at unmount. */
   mountpoint?: string;
 }
@@ -82,6 +82,8 @@ function cliArgs(options: MountUnionOptions, mountpoint: string): string[] {
   if (options.force) args.push('--force');
   if (options.cache === false) args.push('--no-cache');
   if (options.redirectDir !== undefined) args.push('--redirect-dir', options.redirectDir);
+  if (options.userxattr) args.push('--userxattr');
+  if (options.volatile) args.push('--volatile');
   return [...args, `--trace=/dev/fd/${EVENTS_FD}`, '--trace-format=json', mountpoint];
 }
 

@@ -27,8 +27,10 @@ export interface UnionOptions {
   cache?: boolean;
   /** The kernel's redirect_dir: how renamed directories with lower content are handled. */
   redirectDir?: RedirectDir;
-  /** Called for every union event (copy-up, whiteout, opaque, create, delete). */
-  debug?: boolean;
+  /** The kernel's userxattr format (user.overlay.*) even as root; always so rootless. */
+  userxattr?: boolean;
+  /** The kernel's volatile: no syncs, and the upper is marked never to be mounted again. */
+  volatile?: boolean;
 }
 
 /** Checked options: real paths, defaults filled in; what the daemon mounts. */
@@ -43,6 +45,8 @@ export interface UnionConfig {
   cache: boolean;
   /** Undefined: the default for who mounts ('on' as root, 'off' rootless). */
   redirectDir: RedirectDir | undefined;
+  userxattr: boolean;
+  volatile: boolean;
 }
 
 const usage = (message: string): UnionmountError => new UnionmountError(message, 2);
@@ -114,6 +118,8 @@ export async function resolveConfig(options: UnionOptions): Promise<UnionConfig>
     force: options.force ?? false,
     cache: options.cache ?? true,
     redirectDir: options.redirectDir === undefined ? undefined : redirectMode(options.redirectDir),
+    userxattr: options.userxattr ?? false,
+    volatile: options.volatile ?? false,
   };
 }
 

@@ -58,6 +58,9 @@ export async function serveUnion(
   const workDir = scratch ? join(scratch, 'work') : config.work;
   const overlay = await openOverlay(config.lowers, upperDir, workDir, {
     redirectDir: config.redirectDir,
+    userxattr: config.userxattr,
+    // A throw-away upper need not reach the disk: the kernel's volatile.
+    volatile: config.volatile || config.ephemeral,
   });
   overlay.onEvent = hooks.onEvent;
   overlay.lookup.stats.enabled = config.cache;
@@ -156,19 +159,31 @@ function recordStats(
   ];
 }
 
+/** The kernel's marker of an upper mounted with `volatile`, below `<workdir>/work`. */
+const VOLATILE_MARKER = 'incompat/volatile';
+
+export interface OverlayOptions {
+  redirectDir?: RedirectDir;
+  /** The kernel's userxattr format even as root (always so rootless). */
+  userxattr?: boolean;
+  /** The kernel's volatile: syncs are skipped and the upper is marked not to be reused. */
+  volatile?: boolean;
+}
+
 /** Builds the overlay over real directories, creating and cleaning the work directory. */
 export async function openOverlay(
   lowers: readonly string[],
   upper?: string,
   work?: string,
-  options: { redirectDir?: RedirectDir } = {},
+  options: OverlayOptions = {},
 ): Promise<Overlay> {
-  // Rootless, the overlay's xattrs live under user.overlay.* (the kernel's userxattr), objects
-  // keep the daemon's owner, and directories with lower content do not move by default: the
-  // kernel does not follow redirects in that mode.
+  // Rootless (or asked for), the overlay's xattrs live under user.overlay.* (the kernel's
+  // userxattr); rootless, objects keep the daemon's owner. In that format directories with lower
+  // content do not move by default: the kernel does not follow redirects in that mode.
   const privileged = process.geteuid?.() === 0;
-  const format = new OverlayFormat(privileged ? TRUSTED_PREFIX : USER_PREFIX);
-  const redirectDir = options.redirectDir ?? (privileged ? 'on' : 'off');
+  const userxattr = options.userxattr === true || !privileged;
+  const format = new OverlayFormat(userxattr ? USER_PREFIX : TRUSTED_PREFIX);
+  const redirectDir = options.redirectDir ?? (userxattr ? 'off' : 'on');
   const lowerLayers = lowers.map((dir, i) => new DiskLayer(i + 1, dir));
   if (upper === undefined || work === undefined)
     return new Overlay({ lowers: lowerLayers, format, redirectDir, privileged });
@@ -178,20 +193,30 @@ export async function openOverlay(
   const upperLayer = new WritableDiskLayer(0, upper);
   const other = format.claim(upperLayer);
   if (other !== undefined) {
+    const how = other === 'user' ? 'with --userxattr, or as its rootless user' : 'as root';
     throw new UnionmountError(
-      `upper layer ${upper}: written with ${other}.overlay.* xattrs by a ${other === 'user' ? 'rootless' : 'root'} mount; ` +
-        `mount it ${other === 'user' ? 'as that user' : 'as root'} (an upper never mixes the two formats)`,
+      `upper layer ${upper}: written in the ${other}.overlay.* format; mount it ${how} (an upper never mixes the two formats)`,
+      2,
+    );
+  }
+  // The kernel's volatile marker: writes may never have reached the disk, so the upper is not
+  // trusted again (the kernel refuses it too).
+  if (existsSync(join(scratch, VOLATILE_MARKER))) {
+    throw new UnionmountError(
+      `upper layer ${upper}: was mounted volatile (${join(scratch, VOLATILE_MARKER)} exists); its writes may be incomplete: discard it, or remove the marker if you know better`,
       2,
     );
   }
   await fsp.mkdir(scratch, { recursive: true, mode: 0o700 });
   const workDir = new WorkDir(new WritableDiskLayer(-1, scratch));
   await workDir.clean();
+  if (options.volatile) await fsp.mkdir(join(scratch, VOLATILE_MARKER), { recursive: true });
   return new Overlay({
     lowers: lowerLayers,
     upper: { layer: upperLayer, work: workDir },
     format,
     redirectDir,
     privileged,
+    volatile: options.volatile,
   });
 }

@@ -58,6 +58,12 @@ export function helperArgs(options: string, mountpoint: string): string[] {
       case 'redirect_dir':
         args.push('--redirect-dir', needs(key, value));
         break;
+      case 'userxattr':
+        args.push('--userxattr');
+        break;
+      case 'volatile':
+        args.push('--volatile');
+        break;
       case 'nocache':
         args.push('--no-cache');
         break;

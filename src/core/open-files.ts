@@ -24,6 +24,8 @@ interface Handle {
 export class OpenFiles {
   private readonly handles = new Map<number, Handle>();
   private nextHandle = 1;
+  /** volatile mounts: fsync returns at once, as the kernel's volatile option makes it. */
+  ignoreSync = false;
 
   /** `changed` runs after anything that moves a file's attributes (size, times). */
   constructor(private readonly changed: () => void) {}
@@ -59,6 +61,7 @@ export class OpenFiles {
 
   async fsync(fh: number, datasync: boolean): Promise<void> {
     const { fd } = this.handle(fh);
+    if (this.ignoreSync) return;
     await (datasync ? fdatasyncFd(fd) : fsyncFd(fd));
   }
 

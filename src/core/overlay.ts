@@ -64,6 +64,8 @@ export interface OverlayLayers {
    * Rootless, every object belongs to the daemon's user (the one user who can use the mount).
    */
   privileged?: boolean;
+  /** The kernel's volatile: fsync is skipped (the caller marks the upper not to be reused). */
+  volatile?: boolean;
 }
 
 export type RedirectDir = 'on' | 'follow' | 'nofollow' | 'off';
@@ -102,6 +104,7 @@ export class Overlay {
     this.upper = layers.upper?.layer;
     this.work = layers.upper?.work;
     this.format = layers.format;
+    this.files.ignoreSync = layers.volatile ?? false;
     const stack = this.upper ? [this.upper, ...layers.lowers] : [...layers.lowers];
     const redirectDir = (this.redirectDir = layers.redirectDir ?? 'on');
     this.createRedirects = redirectDir === 'on';

@@ -45,4 +45,45 @@ describe('effective options of a live mount', () => {
     expect(after.status).toBe(2);
     expect(after.stderr).toMatch(/not a unionmount mount/);
   });
+
+  it.skipIf(possible !== true)(
+    '--volatile and --userxattr write what the kernel expects',
+    async () => {
+      const dir = testDir();
+      for (const d of ['lower/d', 'upper', 'mnt']) fs.mkdirSync(join(dir, d), { recursive: true });
+      fs.writeFileSync(join(dir, 'lower/d/f'), 'f\n');
+      const [lower, upper, mnt] = ['lower', 'upper', 'mnt'].map((d) => join(dir, d));
+      const mounted = await union({
+        lowers: [lower!],
+        upper,
+        mountpoint: mnt!,
+        volatile: true,
+        userxattr: true,
+      });
+      fs.rmSync(join(mnt!, 'd'), { recursive: true });
+      fs.mkdirSync(join(mnt!, 'd'));
+      await mounted.unmount();
+      expect(
+        native.getxattr(Buffer.from(join(upper!, 'd')), 'user.overlay.opaque')?.toString(),
+      ).toBe('y');
+      expect(fs.existsSync(join(`${upper}.work`, 'work/incompat/volatile'))).toBe(true);
+      // Neither the kernel nor unionmount mounts an upper that was mounted volatile.
+      const kernel = spawnSync('mount', [
+        '-t',
+        'overlay',
+        'overlay',
+        '-o',
+        `userxattr,lowerdir=${lower},upperdir=${upper},workdir=${upper}.work`,
+        mnt!,
+      ]);
+      expect(kernel.status).not.toBe(0);
+      const again = spawnSync(
+        process.execPath,
+        [CLI, '--userxattr', '--lower', lower!, '--upper', upper!, mnt!],
+        { encoding: 'utf8' },
+      );
+      expect(again.status).toBe(2);
+      expect(again.stderr).toMatch(/was mounted volatile/);
+    },
+  );
 });

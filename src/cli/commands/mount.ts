@@ -18,6 +18,8 @@ interface MountFlags {
   force?: boolean;
   cache: boolean;
   redirectDir?: string;
+  userxattr?: boolean;
+  volatile?: boolean;
   trace?: string | true;
   traceFormat: TraceFormat;
   stats?: string;
@@ -34,6 +36,8 @@ export function mountCommand(io: CliIO): Command {
     .option('--allow-other', 'let other users use the mount (with kernel permission checks)')
     .option('--force', 'clear a stale mount at MOUNTPOINT first')
     .option('--no-cache', 'no caching of names, file data and stats (layers changed elsewhere)')
+    .option('--userxattr', "the kernel's userxattr format (user.overlay.*) even as root")
+    .option('--volatile', "the kernel's volatile: no syncs; the upper is marked never to be reused")
     .option(
       '--redirect-dir <mode>',
       'renaming directories with lower content: on (redirect xattr; the default as root), ' +
@@ -71,6 +75,8 @@ export function mountCommand(io: CliIO): Command {
         force: flags.force,
         cache: flags.cache,
         redirectDir: flags.redirectDir as RedirectDir | undefined,
+        userxattr: flags.userxattr,
+        volatile: flags.volatile,
       });
       // Signals are caught from the start: one that arrives while mounting unmounts right after.
       const trace = flags.trace ? openTrace(flags.trace, flags.traceFormat, io) : undefined;
