@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { ExitStatus, UnionmountError } from '../errors.js';
 import { mountCommand } from './commands/mount.js';
 import { umountCommand } from './commands/umount.js';
+import { completionCommand } from './commands/completion.js';
 import { doctorCommand } from './commands/doctor.js';
 import { lessonCommand } from './commands/lesson.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   program.addCommand(layersCommand(io));
   program.addCommand(importCommand(io));
   program.addCommand(exportCommand(io));
+  program.addCommand(completionCommand(io, () => program));
   // Subcommands inherit the program's output and error handling.
   for (const command of program.commands) {
     command.configureOutput({ writeOut: io.out, writeErr: io.err }).exitOverride();
