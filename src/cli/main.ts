@@ -22,6 +22,7 @@ import { applyCommand } from './commands/apply.js';
 import { catCommand, extractCommand, layersCommand } from './commands/layers.js';
 import { exportCommand, importCommand } from './commands/oci.js';
 import { defaultIO, type CliIO } from './io.js';
+import { EXAMPLES } from './examples.js';
 import { isMain } from './is-main.js';
 
 const packageJson = JSON.parse(
@@ -51,9 +52,12 @@ export function buildProgram(io: CliIO = defaultIO): Command {
   program.addCommand(importCommand(io));
   program.addCommand(exportCommand(io));
   program.addCommand(completionCommand(io, () => program));
-  // Subcommands inherit the program's output and error handling.
+  // Subcommands inherit the program's output and error handling; each --help ends with examples.
   for (const command of program.commands) {
     command.configureOutput({ writeOut: io.out, writeErr: io.err }).exitOverride();
+    const examples = EXAMPLES[command.name()];
+    if (examples)
+      command.addHelpText('after', `\nExamples:\n${examples.map((e) => `  ${e}\n`).join('')}`);
   }
   return program;
 }
