@@ -2,7 +2,13 @@
  * Mount options as users give them, checked before anything is created or mounted. Every problem
  * is one UnionmountError whose message names the path and the problem.
  */
-import { existsSync, promises as fsp, statSync } from 'node:fs';
+import {
+  accessSync,
+  constants as fsConstants,
+  existsSync,
+  promises as fsp,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { RedirectDir } from './core/overlay.js';
 import { UnionmountError } from './errors.js';
@@ -49,6 +55,8 @@ export interface UnionConfig {
   volatile: boolean;
 }
 
+const FUSE_DEVICE = '/dev/fuse';
+
 const usage = (message: string): UnionmountError => new UnionmountError(message, 2);
 
 /** The real path of an existing directory, or a usage error naming it. */
@@ -82,7 +90,22 @@ export function splitLowers(spec: string): string[] {
 }
 
 /** Checks `options` before anything is created or mounted; bad input is a UnionmountError with exit code 2. */
+/** /dev/fuse must exist and be open to us, else libfuse fails with a bare "fuse failed". */
+function checkFuseDevice(): void {
+  if (!existsSync(FUSE_DEVICE))
+    throw new UnionmountError(`${FUSE_DEVICE}: missing (load the fuse module: modprobe fuse)`);
+  try {
+    accessSync(FUSE_DEVICE, fsConstants.R_OK | fsConstants.W_OK);
+  } catch {
+    const mode = (statSync(FUSE_DEVICE).mode & 0o777).toString(8).padStart(4, '0');
+    throw new UnionmountError(
+      `${FUSE_DEVICE}: permission denied (mode ${mode}); as root run chmod 0666 ${FUSE_DEVICE} (the stock Debian mode), or mount as root`,
+    );
+  }
+}
+
 export async function resolveConfig(options: UnionOptions): Promise<UnionConfig> {
+  checkFuseDevice();
   if (options.lowers.length === 0) throw usage('--lower: at least one lower layer is needed');
   if (options.ephemeral && options.upper !== undefined)
     throw usage('--ephemeral and --upper: choose one (--ephemeral makes its own upper)');

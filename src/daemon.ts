@@ -15,7 +15,7 @@ import { Overlay, type RedirectDir, type UnionEvent } from './core/overlay.js';
 import { WorkDir } from './core/workdir.js';
 import { UnionmountError } from './errors.js';
 import { createOps } from './fuse/adapter.js';
-import { FuseBinding } from './fuse/binding.js';
+import type { FuseBinding } from './fuse/binding.js';
 import type { MountStats } from './fuse/stats.js';
 import { clearStaleMount, mountAt } from './fuse/mounts.js';
 import { DiskLayer, WritableDiskLayer } from './layers/disk.js';
@@ -90,6 +90,7 @@ export async function serveUnion(
   // write through another name of a hard link drops them). Attributes may not be cached: libfuse
   // 2 gives each name of a hard-linked file its own kernel inode, whose size and nlink go stale.
   const timeout = config.cache ? 1 : 0;
+  const { FuseBinding } = await loadBinding();
   const binding: FuseBinding = new FuseBinding(config.mountpoint, ops, {
     allowOther: config.allowOther,
     // When others may enter, or rootless, the kernel checks permissions against the modes we
@@ -157,6 +158,18 @@ function recordStats(
     { name: 'lookup cache', hits: lookup.hits, misses: lookup.misses, size: lookup.size },
     { name: 'stat cache', hits: stat.hits, misses: stat.misses, size: stat.size },
   ];
+}
+
+/**
+ * The binding is loaded only to mount, so every other command works without libfuse, and its
+ * absence is one line naming the fix.
+ */
+async function loadBinding(): Promise<typeof import('./fuse/binding.js')> {
+  try {
+    return await import('./fuse/binding.js');
+  } catch (err) {
+    throw new UnionmountError((err as Error).message.split('\n')[0]!);
+  }
 }
 
 /** The kernel's marker of an upper mounted with `volatile`, below `<workdir>/work`. */

@@ -93,7 +93,29 @@ describe('rootless mounts', () => {
         encoding: 'utf8',
       });
       expect(asRoot.status).toBe(2);
-      expect(asRoot.stderr).toMatch(/written with user\.overlay\.\* xattrs by a rootless mount/);
+      expect(asRoot.stderr).toMatch(/written in the user\.overlay\.\* format; mount it with --userxattr/);
+    } finally {
+      chmodSync('/dev/fuse', fuseMode);
+    }
+  });
+
+  it.skipIf(possible !== true)('explain a /dev/fuse the user may not open, in one line', () => {
+    const dir = testDir();
+    chownSync(dir, 65534, 65534);
+    const fuseMode = statSync('/dev/fuse').mode & 0o777;
+    chmodSync('/dev/fuse', 0o600);
+    try {
+      const result = spawnSync(
+        'setpriv',
+        [...NOBODY, process.execPath, CLI, '--lower', dir, '/tmp'],
+        {
+          encoding: 'utf8',
+        },
+      );
+      expect(result.status).toBe(1);
+      expect(result.stderr.trim()).toBe(
+        'unionmount: /dev/fuse: permission denied (mode 0600); as root run chmod 0666 /dev/fuse (the stock Debian mode), or mount as root',
+      );
     } finally {
       chmodSync('/dev/fuse', fuseMode);
     }
