@@ -64,6 +64,7 @@ export async function serveUnion(
   });
   overlay.onEvent = hooks.onEvent;
   overlay.lookup.stats.enabled = config.cache;
+  overlay.lookup.caching = config.cache;
   if (hooks.stats) recordStats(overlay, hooks.stats, hooks.onEvent);
 
   if (config.force) await clearStaleMount(config.mountpoint);

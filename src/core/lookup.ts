@@ -39,8 +39,11 @@ export class Lookup {
   ) {}
 
   /** The entry at `path`, or undefined when the merged view has no such name. */
+  /** Off (--no-cache) for layers that change behind the mount: every lookup walks the layers. */
+  caching = true;
+
   async find(path: string): Promise<Entry | undefined> {
-    const cached = this.cache.get(path);
+    const cached = this.caching ? this.cache.get(path) : undefined;
     if (cached !== undefined) {
       this.hits++;
       return cached ?? undefined;
@@ -197,6 +200,7 @@ export class Lookup {
   }
 
   private remember(path: string, entry: Entry | undefined): void {
+    if (!this.caching) return;
     if (this.cache.size >= MAX_CACHED) {
       // Oldest first; an entry dropped here is simply looked up again.
       const oldest = this.cache.keys().next().value;

@@ -168,11 +168,12 @@ export class Overlay {
 
   /** The merged listing: each name once, from the top-most layer, whiteouts and what they hide left out. */
   async readdir(path: string): Promise<Entry[]> {
-    const cached = this.listings.get(path, this.lookup.version);
+    const cached = this.lookup.caching ? this.listings.get(path, this.lookup.version) : undefined;
     if (cached !== undefined) return cached;
     const version = this.lookup.version;
     const entries = await this.merge(path);
-    if (version === this.lookup.version) this.listings.set(path, version, entries);
+    if (this.lookup.caching && version === this.lookup.version)
+      this.listings.set(path, version, entries);
     return entries;
   }
 

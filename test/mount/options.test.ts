@@ -86,4 +86,22 @@ describe('effective options of a live mount', () => {
       expect(again.stderr).toMatch(/was mounted volatile/);
     },
   );
+
+  it.skipIf(possible !== true)('--no-cache sees layers changed behind the mount', async () => {
+    const dir = testDir();
+    for (const d of ['lower', 'upper', 'mnt']) fs.mkdirSync(join(dir, d));
+    const mnt = join(dir, 'mnt');
+    const mounted = await union({
+      lowers: [join(dir, 'lower')],
+      upper: join(dir, 'upper'),
+      mountpoint: mnt,
+      cache: false,
+    });
+    expect(fs.existsSync(join(mnt, 'late'))).toBe(false);
+    expect(fs.readdirSync(mnt)).toEqual([]);
+    fs.writeFileSync(join(dir, 'lower', 'late'), 'added behind the mount\n');
+    expect(fs.readFileSync(join(mnt, 'late'), 'utf8')).toBe('added behind the mount\n');
+    expect(fs.readdirSync(mnt)).toEqual(['late']);
+    await mounted.unmount();
+  });
 });

@@ -93,7 +93,9 @@ describe('rootless mounts', () => {
         encoding: 'utf8',
       });
       expect(asRoot.status).toBe(2);
-      expect(asRoot.stderr).toMatch(/written in the user\.overlay\.\* format; mount it with --userxattr/);
+      expect(asRoot.stderr).toMatch(
+        /written in the user\.overlay\.\* format; mount it with --userxattr/,
+      );
     } finally {
       chmodSync('/dev/fuse', fuseMode);
     }
