@@ -5,20 +5,14 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanupMounts, mountingPossible, testDir, union } from '../helpers/mounts.js';
+import { cleanupMounts, mountingPossible, unionInTestDir } from '../helpers/mounts.js';
 
 describe('synchronous calls on a mount from the library API', () => {
   const possible = mountingPossible();
   afterEach(cleanupMounts);
 
   it.skipIf(possible !== true)('thousands of traced creates never block the daemon', async () => {
-    const dir = testDir();
-    for (const d of ['lower', 'upper', 'mnt']) fs.mkdirSync(join(dir, d));
-    const mounted = await union({
-      lowers: [join(dir, 'lower')],
-      upper: join(dir, 'upper'),
-      mountpoint: join(dir, 'mnt'),
-    });
+    const { dir, mounted } = await unionInTestDir();
     // Each create is traced; 2000 long lines are far more than a pipe holds (64 KiB).
     for (let i = 0; i < 2000; i++)
       fs.writeFileSync(join(dir, 'mnt', `${'n'.repeat(200)}-${i}`), '');

@@ -6,18 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export {
-  writeLayer,
-  readLayer,
-  whiteout,
-  opaqueDir,
-  dir,
-  symlink,
-  file,
-  fifo,
-  type Node,
-  type LayerSpec,
-} from '../../src/testing/layers.js';
+export * from '../../src/testing/layers.js';
 
 /** A scratch directory removed by the returned function. */
 export function scratch(prefix = 'um-test-'): { path: string; remove: () => void } {

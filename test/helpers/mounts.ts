@@ -3,8 +3,7 @@
  * as the oracle. Mounts are tracked and always removed, also when a test fails; a hung daemon is
  * aborted through fusectl rather than waited on.
  */
-import { existsSync } from 'node:fs';
-import { rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { scratch } from './layers.js';
@@ -90,6 +89,21 @@ export function testDir(): string {
     rmSync(dir.path, { recursive: true, force: true });
   });
   return dir.path;
+}
+
+/** A fresh test directory with empty `lower`, `upper` and `mnt`, and a union mounted there. */
+export async function unionInTestDir(
+  options: Partial<MountUnionOptions> = {},
+): Promise<{ dir: string; lower: string; upper: string; mnt: string; mounted: MountedUnion }> {
+  const dir = testDir();
+  const [lower, upper, mnt] = ['lower', 'upper', 'mnt'].map((d) => join(dir, d)) as [
+    string,
+    string,
+    string,
+  ];
+  for (const d of [lower, upper, mnt]) mkdirSync(d, { recursive: true });
+  const mounted = await union({ lowers: [lower], upper, mountpoint: mnt, ...options });
+  return { dir, lower, upper, mnt, mounted };
 }
 
 export const path = join;

@@ -4,7 +4,13 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as native from '../../src/layers/native.js';
-import { cleanupMounts, mountingPossible, testDir, union } from '../helpers/mounts.js';
+import {
+  cleanupMounts,
+  mountingPossible,
+  testDir,
+  union,
+  unionInTestDir,
+} from '../helpers/mounts.js';
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 
@@ -13,15 +19,7 @@ describe('effective options of a live mount', () => {
   afterEach(cleanupMounts);
 
   it.skipIf(possible !== true)('are printed by inspect --mount', async () => {
-    const dir = testDir();
-    for (const d of ['lower', 'upper', 'mnt']) fs.mkdirSync(join(dir, d));
-    const mnt = join(dir, 'mnt');
-    const mounted = await union({
-      lowers: [join(dir, 'lower')],
-      upper: join(dir, 'upper'),
-      mountpoint: mnt,
-      redirectDir: 'follow',
-    });
+    const { dir, mnt, mounted } = await unionInTestDir({ redirectDir: 'follow' });
     const result = spawnSync(process.execPath, [CLI, 'inspect', '--mount', mnt, '--json'], {
       encoding: 'utf8',
     });
@@ -88,15 +86,7 @@ describe('effective options of a live mount', () => {
   );
 
   it.skipIf(possible !== true)('--no-cache sees layers changed behind the mount', async () => {
-    const dir = testDir();
-    for (const d of ['lower', 'upper', 'mnt']) fs.mkdirSync(join(dir, d));
-    const mnt = join(dir, 'mnt');
-    const mounted = await union({
-      lowers: [join(dir, 'lower')],
-      upper: join(dir, 'upper'),
-      mountpoint: mnt,
-      cache: false,
-    });
+    const { dir, mnt, mounted } = await unionInTestDir({ cache: false });
     expect(fs.existsSync(join(mnt, 'late'))).toBe(false);
     expect(fs.readdirSync(mnt)).toEqual([]);
     fs.writeFileSync(join(dir, 'lower', 'late'), 'added behind the mount\n');
