@@ -160,6 +160,21 @@ let openat2Works: boolean | undefined;
  * ENOTDIR, as does a non-directory.
  */
 export function openDirBeneath(root: number, rel: string): number {
+  if (rel.length <= PATH_CHUNK) return openDirOnce(root, rel);
+  // The kernel takes at most PATH_MAX bytes per path: go down in pieces, each beneath the last.
+  const cut = rel.lastIndexOf('/', PATH_CHUNK);
+  const part = openDirOnce(root, rel.slice(0, cut));
+  try {
+    return openDirBeneath(part, rel.slice(cut + 1));
+  } finally {
+    sys.close(part);
+  }
+}
+
+/** Below PATH_MAX (4096 with its NUL), with room to spare. */
+const PATH_CHUNK = 4000;
+
+function openDirOnce(root: number, rel: string): number {
   if (openat2Works !== false) {
     const p = cstr(rel);
     const fd = Number(sys.openat2(SYS_OPENAT2, root, p, OPEN_HOW, OPEN_HOW.byteLength));

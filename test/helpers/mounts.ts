@@ -3,7 +3,8 @@
  * as the oracle. Mounts are tracked and always removed, also when a test fails; a hung daemon is
  * aborted through fusectl rather than waited on.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { scratch } from './layers.js';
@@ -86,7 +87,8 @@ export function testDir(): string {
   onTestFinished(async () => {
     await cleanupMounts();
     ownDirs.delete(dir.path);
-    rmSync(dir.path, { recursive: true, force: true });
+    // rm(1) walks fd-relative: it removes trees deeper than PATH_MAX, which fs.rm cannot.
+    execFileSync('rm', ['-rf', dir.path]);
   });
   return dir.path;
 }
