@@ -31,6 +31,7 @@ import {
 import { cleanupMounts, kernelOverlay, mountingPossible, union } from '../helpers/mounts.js';
 import { snapshot } from '../helpers/tree.js';
 import * as native from '../../src/layers/native.js';
+import { mulberry32 } from '../helpers/random.mjs';
 
 const SEEDS = Number(process.env.UNIONMOUNT_FUZZ_SEEDS ?? 20);
 const FIRST = Number(process.env.UNIONMOUNT_FUZZ_FIRST ?? 1);
@@ -71,18 +72,6 @@ const upper: LayerSpec = {
 const NAMES = ['a', 'b', 'c', 'd', 'e', 'sub', 'deep', 'f1', 'f2', 'f3', 'g', 'h', 'x', 'o', 'n1'];
 const MODES = [0o644, 0o600, 0o755, 0o700, 0o444, 0o4755];
 const TARGETS = ['f1', 'x', 'sub', 'deep/x', 'missing', 'sub/g'];
-
-/** mulberry32: a tiny seeded PRNG, enough to pick operations reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Op = [label: string, run: (root: string) => unknown];
 
@@ -271,7 +260,7 @@ async function runSeed(seed: number): Promise<void> {
 
   let mounted = await union(options);
   expect(view(mnt), 'the seeded plain directory').toEqual(view(plain));
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const results = { plain: [] as string[], union: [] as string[] };
   for (let i = 0; i < OPS; i++) {
     const op = nextOp(random, plain, i);

@@ -56,17 +56,7 @@ export function cliUmount(mnt: string): { status: number | null; output: string 
   return { status: r.status, output: r.stdout + r.stderr };
 }
 
-/** A small fast seeded generator (mulberry32), so every run of a seed does the same. */
-export function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
+export { rng } from '../helpers/random.mjs';
 
 export const sha = (path: string): string =>
   createHash('sha256').update(readFileSync(path)).digest('hex');

@@ -6,19 +6,9 @@
 //   node workload.mjs walk ROOT MS               readdir + lstat everything; prints unexpected errors
 //   node workload.mjs append FILE TEXT           one append (O_APPEND)
 import * as fs from 'node:fs';
+import { rng } from '../helpers/random.mjs';
 
 const [mode, root, ...args] = process.argv.slice(2);
-
-function rng(seed) {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
-}
 
 const dead = (err) => ['ENOTCONN', 'ECONNABORTED', 'ENXIO'].includes(err?.code);
 const p = (rel) => `${root}/${rel}`;
