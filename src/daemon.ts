@@ -42,6 +42,8 @@ export interface ServedUnion {
 
 const EXTERNAL_UNMOUNT_POLL_MS = 1000;
 const DEV_SUID = ['dev', 'suid'];
+/** Kernel cache timeout for names and attributes: long, since the kernel's view is kept exact. */
+const CACHE_SECONDS = 3600;
 
 /**
  * Mounts `config` and serves it in this process until unmounted. Never read the mount from the
@@ -69,6 +71,13 @@ export async function serveUnion(
 
   if (config.force) await clearStaleMount(config.mountpoint);
   const defaultPermissions = config.allowOther || process.geteuid?.() !== 0;
+  // Names, attributes and file data may be cached: every change goes through the mount, and the
+  // kernel learns of each. Where it would not, the attributes are marked volatile and never cached
+  // (another name of a hard link, which libfuse 2 makes its own kernel inode; a directory a copy-up
+  // below will change), and the binding drops them after a LINK or an OPEN that copies up.
+  // auto_cache keeps a file's pages across opens while its mtime and size are unchanged (checked
+  // at each open, so a write through another name of a hard link drops them).
+  const timeout = config.cache ? CACHE_SECONDS : 0;
   const ops = createOps(overlay, {
     context: () => binding.context(),
     log: hooks.log,
@@ -81,16 +90,12 @@ export async function serveUnion(
       ephemeral: config.ephemeral,
       allow_other: config.allowOther,
       default_permissions: defaultPermissions,
-      cache: config.cache ? 'names 1 s, file data (auto_cache), daemon stats' : 'none',
-      attr_timeout: 0,
+      cache: config.cache ? 'names, attributes, file data (auto_cache), daemon lookups' : 'none',
+      attr_timeout: timeout,
+      entry_timeout: timeout,
       ...overlay.settings(),
     }),
   });
-  // Names and file data may be cached: every change goes through the mount. auto_cache keeps a
-  // file's pages across opens while its mtime and size are unchanged (checked at each open, so a
-  // write through another name of a hard link drops them). Attributes may not be cached: libfuse
-  // 2 gives each name of a hard-linked file its own kernel inode, whose size and nlink go stale.
-  const timeout = config.cache ? 1 : 0;
   const { FuseBinding } = await loadBinding();
   const binding: FuseBinding = new FuseBinding(config.mountpoint, ops, {
     allowOther: config.allowOther,
@@ -99,7 +104,7 @@ export async function serveUnion(
     // lets through: skipping them spares a GETATTR round trip per directory of every path walk
     // (attributes are never cached). Exec bits are still checked (the kernel, and access()).
     defaultPermissions,
-    attrTimeout: 0,
+    attrTimeout: timeout,
     autoCache: config.cache,
     entryTimeout: timeout,
     negativeTimeout: timeout,

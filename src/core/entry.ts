@@ -25,6 +25,13 @@ export const isDir = (e: { type: number }): boolean => e.type === constants.S_IF
 
 export const typeOf = (stat: Stat): number => Number(stat.mode) & constants.S_IFMT;
 
+/**
+ * A non-directory with other names: a change through one of them is not seen by the kernel inodes
+ * of the others (libfuse 2 gives each name its own), so its attributes must not be cached.
+ */
+export const hasOtherNames = (type: number, nlink: number): boolean =>
+  type !== constants.S_IFDIR && nlink > 1;
+
 export function top(entry: Entry): LayerPath {
   return entry.stack[0]!;
 }

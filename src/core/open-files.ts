@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { fallocate } from '../layers/native.js';
 import { fsError } from './errors.js';
 import type { Attributes } from './overlay.js';
+import { hasOtherNames, typeOf } from './entry.js';
 
 const readFd = promisify(read);
 const writeFd = promisify(write);
@@ -42,7 +43,8 @@ export class OpenFiles {
     return new Promise((resolve) => {
       const { fd, ino } = this.handle(fh);
       const stat = fstatSync(fd, { bigint: true });
-      resolve({ stat, ino, nlink: Number(stat.nlink) });
+      const nlink = Number(stat.nlink);
+      resolve({ stat, ino, nlink, volatile: hasOtherNames(typeOf(stat), nlink) });
     });
   }
 

@@ -11,7 +11,7 @@ import { constants as fsConstants, promises as fsp } from 'node:fs';
 import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 import { RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
 import { CopyUp, type CopyUpEvent } from './copy-up.js';
-import { type Entry, hasLower, isDir, top, typeOf, upperOf } from './entry.js';
+import { type Entry, hasLower, hasOtherNames, isDir, top, typeOf, upperOf } from './entry.js';
 import { FsError, fsError } from './errors.js';
 import type { OverlayFormat } from './format.js';
 import { InodeNumbers } from './inodes.js';
@@ -39,6 +39,12 @@ export interface Attributes {
   stat: Stat;
   ino: number;
   nlink: number;
+  /**
+   * The attributes can change without an operation on this name, so a cache keyed by the name
+   * (the kernel's) must not keep them: another name of a hard link, or a directory not yet in the
+   * upper, which a copy-up below it gives an upper (new ctime, merged nlink).
+   */
+  volatile: boolean;
 }
 
 /** Union events, for traces and lessons. */
@@ -200,7 +206,9 @@ export class Overlay {
     if (stat === undefined) throw fsError('ENOENT', entry.path);
     // A merged directory reports one link, as the kernel does: its real count means nothing here.
     const nlink = isDir(entry) && entry.stack.length > 1 ? 1 : Number(stat.nlink);
-    return { stat, ino: entry.ino, nlink };
+    const copyUpPending = this.upper !== undefined && upperOf(entry, this.upper) === undefined;
+    const volatile = isDir(entry) ? copyUpPending : hasOtherNames(entry.type, nlink);
+    return { stat, ino: entry.ino, nlink, volatile };
   }
 
   /** The top object's stat, kept for the next getattr (with default_permissions, every path

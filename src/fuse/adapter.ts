@@ -183,7 +183,7 @@ function direntStat(type: number, ino: number): FuseStat {
   };
 }
 
-function toFuseStat({ stat, ino, nlink }: Attributes): FuseStat {
+function toFuseStat({ stat, ino, nlink, volatile }: Attributes): FuseStat {
   return {
     mode: Number(stat.mode),
     uid: Number(stat.uid),
@@ -198,6 +198,7 @@ function toFuseStat({ stat, ino, nlink }: Attributes): FuseStat {
     atimeNs: stat.atimeNs,
     mtimeNs: stat.mtimeNs,
     ctimeNs: stat.ctimeNs,
+    volatile,
   };
 }
 

@@ -115,7 +115,9 @@ export function mountOptions(o: MountOptions = {}): string[] {
   if (o.defaultPermissions) opts.push('default_permissions');
   if (o.autoUnmount) opts.push('auto_unmount');
   if (o.kernelCache) opts.push('kernel_cache');
-  if (o.autoCache) opts.push('auto_cache');
+  // auto_cache checks mtime and size at every open, not once per attr_timeout: a write through
+  // another name of a hard link must drop the pages.
+  if (o.autoCache) opts.push('auto_cache', 'ac_attr_timeout=0');
   if (o.debug) opts.push('debug');
   if (o.attrTimeout !== undefined) opts.push(`attr_timeout=${o.attrTimeout}`);
   if (o.entryTimeout !== undefined) opts.push(`entry_timeout=${o.entryTimeout}`);
@@ -151,10 +153,12 @@ function writeStat(arr: Float64Array, off: number, st: FuseStat): void {
   writeNs(arr, off + 14, st.ctimeNs);
 }
 
+/** A getattr answer: the stat, then 1 when the kernel must not cache it (`FuseStat.volatile`). */
 function statArray(st: FuseStat | undefined): Float64Array {
   if (typeof st !== 'object' || st === null) throw new TypeError('no stat in a successful reply');
-  const arr = new Float64Array(STAT_FIELDS);
+  const arr = new Float64Array(STAT_FIELDS + 1);
   writeStat(arr, 0, st);
+  arr[STAT_FIELDS] = st.volatile === true ? 1 : 0;
   return arr;
 }
 

@@ -35,6 +35,12 @@ export interface FuseStat {
   atimeNs: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
+  /**
+   * getattr/fgetattr only: the kernel must not cache these attributes, even with `attrTimeout`,
+   * because they can change without a request on this name (another name of a hard link, which
+   * libfuse 2 makes a separate kernel inode; a directory that a copy-up below it will change).
+   */
+  volatile?: boolean;
 }
 
 export interface FuseStatfs {

@@ -112,6 +112,7 @@ OPS = {
     "times": lambda rel: times(os.lstat(p(rel))),
     "blocks": lambda rel: os.lstat(p(rel)).st_blocks,
     "mtime_is": lambda rel, ns: os.lstat(p(rel)).st_mtime_ns == ns,
+    "ctime": lambda rel: str(os.lstat(p(rel)).st_ctime_ns),
     "ctime_ge_mtime": lambda rel: os.lstat(p(rel)).st_ctime_ns >= os.lstat(p(rel)).st_mtime_ns,
     "access": lambda rel, mode: os.access(p(rel), mode),
     "mkdir": lambda rel, mode=0o755: os.mkdir(p(rel), mode),

@@ -29,7 +29,8 @@ describe('effective options of a live mount', () => {
       upper: join(dir, 'upper'),
       redirect_dir: 'follow',
       default_permissions: false,
-      attr_timeout: 0,
+      attr_timeout: 3600,
+      entry_timeout: 3600,
     });
     expect(options.format).toMatch(/^trusted\.overlay\.\*/);
     expect(native.listxattr(Buffer.from(mnt))).not.toContain('user.unionmount.format');

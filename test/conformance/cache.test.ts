@@ -1,0 +1,102 @@
+/**
+ * The kernel caches names and attributes for an hour (attr_timeout, entry_timeout); the mount must
+ * keep that view exact. Each sequence reads an attribute (so the kernel caches it), changes it in
+ * a way the kernel does not see on that inode, and reads it again, all in one process, compared
+ * step by step with kernel overlayfs: another name of a hard link, a copy-up below a lower
+ * directory, a copy-up by open for writing.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { LayerSpec } from '../helpers/layers.js';
+import { cleanupMounts, mountingPossible } from '../helpers/mounts.js';
+import { mountPair, onBoth, type Op, runOps, values } from './harness.js';
+
+const lower: LayerSpec = {
+  'dir/sub/deep/f': 'F\n',
+  'dir/sub/g': 'G\n',
+  'linked/x': 'X\n',
+  file: 'lower\n',
+};
+const upper: LayerSpec = { u: 'u\n' };
+
+const sequences: Record<string, Op[]> = {
+  'a new hard link raises nlink on the first name': [
+    ['stat', 'u'],
+    ['link', 'u', 'u2'],
+    ['stat', 'u'],
+    ['append', 'u2', 'through u2\n'],
+    ['stat', 'u'],
+    ['read', 'u'],
+    ['chmod', 'u2', 0o600],
+    ['stat', 'u'],
+    ['unlink', 'u2'],
+    ['stat', 'u'],
+    ['append', 'u', 'again\n'],
+    ['stat', 'u'],
+  ],
+  'a hard link made by copy-up, then changed through the other name': [
+    ['stat', 'linked/x'],
+    ['link', 'linked/x', 'linked/y'],
+    ['stat', 'linked/x'],
+    ['truncate', 'linked/y', 1],
+    ['stat', 'linked/x'],
+    ['rename', 'linked/y', 'y'],
+    ['stat', 'linked/x'],
+    ['unlink', 'linked/x'],
+    ['stat', 'y'],
+  ],
+  'a copy-up below lower directories changes them': [
+    ['stat', 'dir'],
+    ['stat', 'dir/sub'],
+    ['stat', 'dir/sub/deep'],
+    ['chmod', 'dir/sub/deep/f', 0o600],
+    ['stat', 'dir'],
+    ['stat', 'dir/sub'],
+    ['stat', 'dir/sub/deep'],
+    ['listdir', 'dir/sub'],
+    ['mkdir', 'dir/sub/new'],
+    ['stat', 'dir/sub'],
+    ['rmdir', 'dir/sub/new'],
+    ['stat', 'dir/sub'],
+  ],
+  'names created, removed and renamed are seen at once': [
+    ['stat', 'later'],
+    ['write', 'later', 'now\n'],
+    ['stat', 'later'],
+    ['rename', 'later', 'dir/later'],
+    ['stat', 'later'],
+    ['stat', 'dir/later'],
+    ['rename', 'dir', 'moved'],
+    ['stat', 'dir/later'],
+    ['stat', 'moved/later'],
+    ['stat', 'moved/sub/g'],
+    ['unlink', 'moved/sub/g'],
+    ['stat', 'moved/sub/g'],
+    ['listdir', 'moved/sub'],
+  ],
+};
+
+describe('kernel caches stay exact', () => {
+  const possible = mountingPossible();
+  afterEach(cleanupMounts);
+
+  for (const [name, ops] of Object.entries(sequences)) {
+    it.skipIf(possible !== true)(name, async () => {
+      const pair = await mountPair({ lowers: [lower], upper });
+      const results = onBoth(pair, ops);
+      expect(results.union).toEqual(results.kernel);
+    });
+  }
+
+  it.skipIf(possible !== true)('opening a lower file for writing moves its ctime', async () => {
+    const pair = await mountPair({ lowers: [lower], upper });
+    const ops: Op[] = [
+      ['ctime', 'file'],
+      ['open', 'file', 'w'],
+      ['ctime', 'file'],
+    ];
+    for (const root of [pair.kernel.root, pair.union.root]) {
+      const [before, , after] = values(runOps(root, ops)) as [string, number, string];
+      expect(BigInt(after)).toBeGreaterThan(BigInt(before));
+    }
+  });
+});
