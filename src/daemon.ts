@@ -44,6 +44,8 @@ const EXTERNAL_UNMOUNT_POLL_MS = 1000;
 const DEV_SUID = ['dev', 'suid'];
 /** Kernel cache timeout for names and attributes: long, since the kernel's view is kept exact. */
 const CACHE_SECONDS = 3600;
+/** Directory fds kept open by all layers together (each layer keeps its share, at least 8). */
+const KEPT_DIR_FDS = 512;
 
 /**
  * Mounts `config` and serves it in this process until unmounted. Never read the mount from the
@@ -59,6 +61,7 @@ export async function serveUnion(
   const upperDir = scratch ? join(scratch, 'upper') : config.upper;
   const workDir = scratch ? join(scratch, 'work') : config.work;
   const overlay = await openOverlay(config.lowers, upperDir, workDir, {
+    cache: config.cache,
     redirectDir: config.redirectDir,
     userxattr: config.userxattr,
     // A throw-away upper need not reach the disk: the kernel's volatile.
@@ -187,6 +190,8 @@ export interface OverlayOptions {
   userxattr?: boolean;
   /** The kernel's volatile: syncs are skipped and the upper is marked not to be reused. */
   volatile?: boolean;
+  /** false: the layers may change behind the overlay, so nothing about them is kept. */
+  cache?: boolean;
 }
 
 /** Builds the overlay over real directories, creating and cleaning the work directory. */
@@ -203,13 +208,16 @@ export async function openOverlay(
   const userxattr = options.userxattr === true || !privileged;
   const format = new OverlayFormat(userxattr ? USER_PREFIX : TRUSTED_PREFIX);
   const redirectDir = options.redirectDir ?? (userxattr ? 'off' : 'on');
-  const lowerLayers = lowers.map((dir, i) => new DiskLayer(i + 1, dir));
+  // Layers that change only through this overlay keep directory fds open for reuse.
+  const share = Math.max(8, Math.floor(KEPT_DIR_FDS / (lowers.length + 2)));
+  const keep = { keepDirs: options.cache === false ? 0 : share };
+  const lowerLayers = lowers.map((dir, i) => new DiskLayer(i + 1, dir, keep));
   if (upper === undefined || work === undefined)
     return new Overlay({ lowers: lowerLayers, format, redirectDir, privileged });
   // The kernel's layout: temporary objects live in <workdir>/work.
   const scratch = join(work, 'work');
   if (!existsSync(upper)) await fsp.mkdir(upper, { recursive: true, mode: 0o755 });
-  const upperLayer = new WritableDiskLayer(0, upper);
+  const upperLayer = new WritableDiskLayer(0, upper, keep);
   const other = format.claim(upperLayer);
   if (other !== undefined) {
     const how = other === 'user' ? 'with --userxattr, or as its rootless user' : 'as root';
@@ -227,7 +235,7 @@ export async function openOverlay(
     );
   }
   await fsp.mkdir(scratch, { recursive: true, mode: 0o700 });
-  const workDir = new WorkDir(new WritableDiskLayer(-1, scratch));
+  const workDir = new WorkDir(new WritableDiskLayer(-1, scratch, keep));
   await workDir.clean();
   if (options.volatile) await fsp.mkdir(join(scratch, VOLATILE_MARKER), { recursive: true });
   return new Overlay({

@@ -21,7 +21,16 @@ export class FsError extends Error {
   }
 }
 
-export const fsError = (code: ErrnoCode, detail?: string): FsError => new FsError(code, detail);
+/** An FsError without a stack trace: they are answers (ENOENT, ENODATA), made by the thousand. */
+export function fsError(code: ErrnoCode, detail?: string): FsError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new FsError(code, detail);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
 
 /** The positive errno an error stands for, or undefined for errors that are not POSIX errors. */
 export function errnoOf(err: unknown): number | undefined {

@@ -6,26 +6,35 @@
  * never followed, whatever changes under the daemon, and paths work at any depth: the kernel never
  * sees more than the layer-relative part. Node's fs calls get `/proc/self/fd/<parent fd>/<name>`
  * as exact bytes, so names that are not UTF-8 stay exact. See native-notes/syscalls.md.
+ *
+ * Calls on one name are synchronous: answered from the dentry cache they take a few µs, a
+ * threadpool hop 30-40 µs, and lookups, creates and removals make one per name (see
+ * native-notes/performance.md). Directory listings and file data go through the threadpool.
  */
 import {
+  lchownSync,
+  linkSync,
   lstatSync,
+  mkdirSync,
   openSync,
+  readlinkSync,
+  rmdirSync,
+  symlinkSync,
+  unlinkSync,
   close,
   constants as fsConstants,
   fstat,
   fstatSync,
   ftruncate,
-  open as openCb,
   promises as fsp,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Dirent } from 'node:fs';
 import { copyData } from './copy-data.js';
+import { DirFds } from './dir-fds.js';
 import * as native from './native.js';
 import type { DirEntry, Owner, ReadableLayer, Stat, WritableLayer } from './layer.js';
 
-/** fs.promises.open wraps the fd in a FileHandle; FUSE handles want the raw fd. */
-const openFd = promisify(openCb);
 const closeFd = promisify(close);
 const ftruncateFd = promisify(ftruncate);
 const fstatFd = (fd: number): Promise<Stat> =>
@@ -60,19 +69,22 @@ const proc = (dir: number, name?: string): Buffer =>
     'latin1',
   );
 
-/** Closes `fd` once `use` is done with it, also when `use` returns a promise. */
-function holding<T>(fd: number, use: () => T): T {
+/** Runs `done` once `use` is finished, also when `use` returns a promise. */
+function finishing<T>(done: () => void, use: () => T): T {
   let result: T;
   try {
     result = use();
   } catch (err) {
-    native.closeFd(fd);
+    done();
     throw err;
   }
-  if (result instanceof Promise) return result.finally(() => native.closeFd(fd)) as T;
-  native.closeFd(fd);
+  if (result instanceof Promise) return result.finally(done) as T;
+  done();
   return result;
 }
+
+/** Runs `call` at once and gives its result as a promise (a throw becomes a rejection). */
+const now = <T>(call: () => T): Promise<T> => new Promise((resolve) => resolve(call()));
 
 /**
  * A layer holds its root open for its whole life; tools make short-lived layers, so the root is
@@ -80,15 +92,26 @@ function holding<T>(fd: number, use: () => T): T {
  */
 const closeWhenCollected = new FinalizationRegistry<number>((fd) => native.closeFd(fd));
 
+export interface DiskLayerOptions {
+  /**
+   * How many directory fds to keep open for reuse (default 0). Only for a layer that changes
+   * through this object alone: a directory moved by anything else would be reached at its old fd.
+   */
+  keepDirs?: number;
+}
+
 export class DiskLayer implements ReadableLayer {
   private readonly prefix: Buffer;
   private rootFd = -1;
+  private readonly dirs: DirFds;
 
   constructor(
     readonly index: number,
     readonly root: string,
+    options: DiskLayerOptions = {},
   ) {
     this.prefix = Buffer.from(root.endsWith('/') ? root : root + '/', 'latin1');
+    this.dirs = new DirFds(options.keepDirs ?? 0, native.closeFd);
   }
 
   absolute(rel: string): Buffer {
@@ -113,32 +136,34 @@ export class DiskLayer implements ReadableLayer {
   at<T>(rel: string, use: (dir: number, name: string) => T): T {
     const slash = rel.lastIndexOf('/');
     if (slash < 0) return use(this.rootDir(), rel === '' ? '.' : rel);
-    const dir = native.openDirBeneath(this.rootDir(), rel.slice(0, slash));
-    return holding(dir, () => use(dir, rel.slice(slash + 1)));
+    return this.inDir(rel.slice(0, slash), (dir) => use(dir, rel.slice(slash + 1)));
   }
 
-  /** Runs `use` with the directory `rel` itself as an fd. */
+  /** A directory of this layer moved or went away: kept fds would reach it at its old path. */
+  forgetDirs(): void {
+    this.dirs.forget();
+  }
+
+  /** Runs `use` with the directory `rel` itself as an fd (a kept one, or opened for it). */
   private inDir<T>(rel: string, use: (dir: number) => T): T {
     if (rel === '') return use(this.rootDir());
-    const dir = native.openDirBeneath(this.rootDir(), rel);
-    return holding(dir, () => use(dir));
+    const slot = this.dirs.acquire(rel, () => native.openDirBeneath(this.rootDir(), rel));
+    return finishing(
+      () => this.dirs.release(slot),
+      () => use(slot.fd),
+    );
   }
 
-  /**
-   * Synchronous: a metadata call answered from the dentry cache takes a few µs, a threadpool hop
-   * 30-40 µs, and lookups and readdir make one per name (native-notes/performance.md).
-   */
+  /** undefined when there is no such name (or a parent is not a directory). */
   lstat(rel: string): Promise<Stat | undefined> {
-    return new Promise((resolve) => {
+    return now(() => {
       try {
-        resolve(
-          this.at(rel, (dir, name) =>
-            lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false }),
-          ),
+        return this.at(rel, (dir, name) =>
+          lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false }),
         );
       } catch (err) {
-        if (!isMissing(err)) throw err; // rejects
-        resolve(undefined);
+        if (!isMissing(err)) throw err;
+        return undefined;
       }
     });
   }
@@ -150,11 +175,12 @@ export class DiskLayer implements ReadableLayer {
     return entries.map((e) => ({ name: e.name.toString('latin1'), type: direntType(e) }));
   }
 
-  async readlink(rel: string): Promise<string> {
-    const target = await this.at(rel, (dir, name) =>
-      fsp.readlink(proc(dir, name), { encoding: 'buffer' }),
+  readlink(rel: string): Promise<string> {
+    return now(() =>
+      this.at(rel, (dir, name) => readlinkSync(proc(dir, name), { encoding: 'buffer' })).toString(
+        'latin1',
+      ),
     );
-    return target.toString('latin1');
   }
 
   getxattr(rel: string, name: string): Buffer | undefined {
@@ -165,8 +191,8 @@ export class DiskLayer implements ReadableLayer {
     return this.at(rel, (dir, name) => native.listxattr(proc(dir, name)));
   }
 
-  async open(rel: string, flags: number): Promise<number> {
-    return this.at(rel, (dir, name) => openFd(proc(dir, name), flags | O_NOFOLLOW));
+  open(rel: string, flags: number): Promise<number> {
+    return now(() => this.at(rel, (dir, name) => openSync(proc(dir, name), flags | O_NOFOLLOW)));
   }
 
   handle(rel: string): native.FileHandle | undefined {
@@ -182,7 +208,11 @@ export class DiskLayer implements ReadableLayer {
       closeWhenCollected.register(this, this.mountFd);
     }
     const fd = native.openByHandle(this.mountFd, handle);
-    return fd === undefined ? undefined : holding(fd, () => fstatSync(fd, { bigint: true }));
+    if (fd === undefined) return undefined;
+    return finishing(
+      () => native.closeFd(fd),
+      () => fstatSync(fd, { bigint: true }),
+    );
   }
 }
 
@@ -193,35 +223,43 @@ function diskLayer(layer: ReadableLayer): DiskLayer {
 }
 
 export class WritableDiskLayer extends DiskLayer implements WritableLayer {
-  async create(rel: string, flags: number, mode: number): Promise<number> {
-    return this.at(rel, (dir, name) => openFd(proc(dir, name), flags | O_CREAT | O_NOFOLLOW, mode));
+  create(rel: string, flags: number, mode: number): Promise<number> {
+    return now(() =>
+      this.at(rel, (dir, name) => openSync(proc(dir, name), flags | O_CREAT | O_NOFOLLOW, mode)),
+    );
   }
 
-  async mkdir(rel: string, mode: number): Promise<void> {
-    await this.at(rel, (dir, name) => fsp.mkdir(proc(dir, name), { mode }));
+  mkdir(rel: string, mode: number): Promise<void> {
+    return now(() => void this.at(rel, (dir, name) => mkdirSync(proc(dir, name), { mode })));
   }
 
   mknod(rel: string, mode: number, rdev: number): void {
     this.at(rel, (dir, name) => native.mknodAt(dir, name, mode, rdev));
   }
 
-  async symlink(target: string, rel: string): Promise<void> {
-    await this.at(rel, (dir, name) => fsp.symlink(Buffer.from(target, 'latin1'), proc(dir, name)));
+  symlink(target: string, rel: string): Promise<void> {
+    const bytes = Buffer.from(target, 'latin1');
+    return now(() => this.at(rel, (dir, name) => symlinkSync(bytes, proc(dir, name))));
   }
 
-  async link(existing: string, rel: string, fromLayer: WritableLayer = this): Promise<void> {
+  link(existing: string, rel: string, fromLayer: WritableLayer = this): Promise<void> {
     // link(2) does not follow a symlink at `existing`: it links the symlink itself.
-    await diskLayer(fromLayer).at(existing, (fromDir, fromName) =>
-      this.at(rel, (dir, name) => fsp.link(proc(fromDir, fromName), proc(dir, name))),
+    return now(() =>
+      diskLayer(fromLayer).at(existing, (fromDir, fromName) =>
+        this.at(rel, (dir, name) => linkSync(proc(fromDir, fromName), proc(dir, name))),
+      ),
     );
   }
 
-  async unlink(rel: string): Promise<void> {
-    await this.at(rel, (dir, name) => fsp.unlink(proc(dir, name)));
+  unlink(rel: string): Promise<void> {
+    return now(() => this.at(rel, (dir, name) => unlinkSync(proc(dir, name))));
   }
 
-  async rmdir(rel: string): Promise<void> {
-    await this.at(rel, (dir, name) => fsp.rmdir(proc(dir, name)));
+  rmdir(rel: string): Promise<void> {
+    return now(() => {
+      this.at(rel, (dir, name) => rmdirSync(proc(dir, name)));
+      this.forgetDirs();
+    });
   }
 
   /** Removes `rel` and everything below it; a name already gone is fine. */
@@ -234,13 +272,13 @@ export class WritableDiskLayer extends DiskLayer implements WritableLayer {
   }
 
   chmod(rel: string, mode: number): Promise<void> {
-    return Promise.resolve().then(() =>
-      this.at(rel, (dir, name) => native.chmodAt(dir, name, mode)),
-    );
+    return now(() => this.at(rel, (dir, name) => native.chmodAt(dir, name, mode)));
   }
 
-  async chown(rel: string, owner: Owner): Promise<void> {
-    await this.at(rel, (dir, name) => fsp.lchown(proc(dir, name), owner.uid, owner.gid));
+  chown(rel: string, owner: Owner): Promise<void> {
+    return now(() =>
+      this.at(rel, (dir, name) => lchownSync(proc(dir, name), owner.uid, owner.gid)),
+    );
   }
 
   async truncate(rel: string, size: number): Promise<void> {
@@ -278,8 +316,14 @@ export class WritableDiskLayer extends DiskLayer implements WritableLayer {
   }
 
   rename(from: string, to: string, flags = 0, fromLayer: WritableLayer = this): void {
-    diskLayer(fromLayer).at(from, (fromDir, fromName) =>
-      this.at(to, (dir, name) => native.renameAt(fromDir, fromName, dir, name, flags)),
-    );
+    const source = diskLayer(fromLayer);
+    try {
+      source.at(from, (fromDir, fromName) =>
+        this.at(to, (dir, name) => native.renameAt(fromDir, fromName, dir, name, flags)),
+      );
+    } finally {
+      this.forgetDirs(); // a directory may have moved, or been exchanged
+      source.forgetDirs();
+    }
   }
 }
