@@ -9,6 +9,7 @@
  */
 import { constants } from 'node:fs';
 import { fsError } from './errors.js';
+import { parentOf } from './paths.js';
 import type { FileHandle, ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 
 /** The overlay's xattr namespace as root uses it (the kernel's default). */
@@ -31,6 +32,13 @@ const FB_MAGIC = 0xfb;
 const NULL_UUID = Buffer.alloc(16);
 
 /** Every question and change about the on-disk format: whiteouts, opaque and redirect xattrs. */
+/** Where a possible whiteout is; see `OverlayFormat.isWhiteout`. */
+export interface WhiteoutPlace {
+  layer: ReadableLayer;
+  rel: string;
+  inXWhiteoutDir?: () => boolean;
+}
+
 export class OverlayFormat {
   readonly opaqueXattr: string;
   readonly redirectXattr: string;
@@ -48,16 +56,20 @@ export class OverlayFormat {
 
   /**
    * A character device 0/0; or, given where it is, the kernel's other form (Linux 6.7+): an empty
-   * file with `<prefix>whiteout`, inside a directory whose opaque xattr is "x".
+   * file with `<prefix>whiteout`, inside a directory whose opaque xattr is "x". `inXWhiteoutDir`
+   * may answer the last question from what the caller remembers of the parent.
    */
-  isWhiteout(stat: Stat, at?: { layer: ReadableLayer; rel: string }): boolean {
+  isWhiteout(stat: Stat, at?: WhiteoutPlace): boolean {
     if ((Number(stat.mode) & constants.S_IFMT) === WHITEOUT_MODE) return stat.rdev === 0n;
     if (at === undefined || !stat.isFile() || stat.size !== 0n) return false;
     const { layer, rel } = at;
-    if (layer.getxattr(rel, this.whiteoutXattr) === undefined) return false;
-    const slash = rel.lastIndexOf('/');
-    const parent = slash < 0 ? '' : rel.slice(0, slash);
-    return layer.getxattr(parent, this.opaqueXattr)?.toString('latin1') === 'x';
+    const inDir = at.inXWhiteoutDir?.() ?? this.holdsXWhiteouts(layer, parentOf(rel));
+    return inDir && layer.getxattr(rel, this.whiteoutXattr) !== undefined;
+  }
+
+  /** Whether directory `rel` may hold xattr whiteouts (its opaque xattr is "x"). */
+  holdsXWhiteouts(layer: ReadableLayer, rel: string): boolean {
+    return layer.getxattr(rel, this.opaqueXattr)?.toString('latin1') === 'x';
   }
 
   /** A whiteout the user may not forge: mknod of a 0/0 character device. */

@@ -11,7 +11,7 @@
 import { constants } from 'node:fs';
 import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 import { type Entry, type LayerPath, isDir, typeOf } from './entry.js';
-import type { OverlayFormat } from './format.js';
+import type { OverlayFormat, WhiteoutPlace } from './format.js';
 import type { InodeNumbers } from './inodes.js';
 import { isWithin, join, nameOf, parentOf } from './paths.js';
 import { StatCache } from './stat-cache.js';
@@ -28,6 +28,7 @@ export class Lookup {
   hits = 0;
   misses = 0;
   private readonly cache = new Map<string, Entry | null>();
+  private readonly xwhiteoutDirs = new Map<string, boolean>();
   private generation = 0;
 
   constructor(
@@ -38,10 +39,10 @@ export class Lookup {
     private readonly followRedirects = true,
   ) {}
 
-  /** The entry at `path`, or undefined when the merged view has no such name. */
   /** Off (--no-cache) for layers that change behind the mount: every lookup walks the layers. */
   caching = true;
 
+  /** The entry at `path`, or undefined when the merged view has no such name. */
   async find(path: string): Promise<Entry | undefined> {
     const cached = this.caching ? this.cache.get(path) : undefined;
     if (cached !== undefined) {
@@ -111,7 +112,7 @@ export class Lookup {
       if (absent) continue;
       const stat = await layer.lstat(rel);
       if (stat === undefined) continue;
-      if (this.format.isWhiteout(stat, { layer, rel })) break;
+      if (this.format.isWhiteout(stat, this.place(layer, rel))) break;
       if (stack.length > 0 && typeOf(stat) !== constants.S_IFDIR) break;
       stack.push({ layer, rel });
       stats.push(stat);
@@ -164,6 +165,27 @@ export class Lookup {
   }
 
   /**
+   * Where `rel` is, for the whiteout test. Whether a lower directory holds xattr whiteouts is
+   * remembered (lowers never change, and every empty file in it would ask again); the upper's is
+   * asked each time.
+   */
+  private place(layer: ReadableLayer, rel: string): WhiteoutPlace {
+    const inXWhiteoutDir = (): boolean => {
+      const dir = parentOf(rel);
+      if (layer === this.upper || !this.caching) return this.format.holdsXWhiteouts(layer, dir);
+      const key = `${layer.index}/${dir}`;
+      let holds = this.xwhiteoutDirs.get(key);
+      if (holds === undefined) {
+        holds = this.format.holdsXWhiteouts(layer, dir);
+        if (this.xwhiteoutDirs.size >= MAX_CACHED) this.xwhiteoutDirs.clear();
+        this.xwhiteoutDirs.set(key, holds);
+      }
+      return holds;
+    };
+    return { layer, rel, inXWhiteoutDir };
+  }
+
+  /**
    * Whether a lower layer under `parent` holds `name`: then removing or renaming the name must
    * leave a whiteout (the kernel's ovl_lower_positive).
    */
@@ -172,7 +194,7 @@ export class Lookup {
       if (dir.layer === this.upper) continue;
       const rel = join(dir.rel, name);
       const stat = await dir.layer.lstat(rel);
-      if (stat !== undefined) return !this.format.isWhiteout(stat, { layer: dir.layer, rel });
+      if (stat !== undefined) return !this.format.isWhiteout(stat, this.place(dir.layer, rel));
     }
     return false;
   }
