@@ -16,4 +16,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 npm run --silent build
 exec bash "$bench" kernel fuse-overlayfs unionfs-fuse \
-  "unionmount=cmd:$(command -v node) $PWD/dist/cli/main.js --lower {lower} --upper {upper} --work {work} {mnt}"
+  "unionmount=cmd:$PWD/dist/cli/main.js --lower {lower} --upper {upper} --work {work} {mnt}"

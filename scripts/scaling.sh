@@ -45,7 +45,7 @@ up() {
   local args=(--lower "$1")
   rm -rf "$SCALE_DIR/u" "$SCALE_DIR/w" && mkdir -p "$SCALE_DIR/u" "$SCALE_DIR/w" "$MNT"
   [ "${2:-}" = --upper ] && args+=(--upper "$SCALE_DIR/u" --work "$SCALE_DIR/w")
-  node "$CLI" "${args[@]}" "$MNT" 2>>"$SCALE_DIR/log" &
+  "$CLI" "${args[@]}" "$MNT" 2>>"$SCALE_DIR/log" & # as installed: with the shebang's node flags
   PID=$!
   for _ in $(seq 1 300); do mountpoint -q "$MNT" && return; sleep 0.1; done
   echo "scaling: mount failed: $(tail -1 "$SCALE_DIR/log")" >&2

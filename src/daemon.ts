@@ -104,8 +104,8 @@ export async function serveUnion(
     allowOther: config.allowOther,
     // When others may enter, or rootless, the kernel checks permissions against the modes we
     // report, as on a plain filesystem. A root-only mount has one caller, root, whom every check
-    // lets through: skipping them spares a GETATTR round trip per directory of every path walk
-    // (attributes are never cached). Exec bits are still checked (the kernel, and access()).
+    // lets through: skipping them spares a GETATTR round trip per lower directory of every path
+    // walk (those are never cached). Exec bits are still checked (the kernel, and access()).
     defaultPermissions,
     attrTimeout: timeout,
     autoCache: config.cache,

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 /**
  * The unionmount command: a thin layer of commander over the programmatic API, one file per
  * command in ./commands. Every failure is one line on stderr (`unionmount: <path>: <problem>`)

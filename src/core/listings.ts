@@ -6,7 +6,7 @@
 import type { Entry } from './entry.js';
 
 /** About 390 bytes an entry: the kept listings stay under 8 MiB together. */
-const MAX_ENTRIES = 20_000;
+const MAX_ENTRIES = 10_000;
 
 export class Listings {
   private readonly listings = new Map<string, { version: number; entries: Entry[] }>();

@@ -17,7 +17,7 @@ import { isWithin, join, nameOf, parentOf } from './paths.js';
 import { StatCache } from './stat-cache.js';
 
 /** About 390 bytes an entry (native-notes/performance.md): at most ~40 MiB. */
-const MAX_CACHED = 100_000;
+const MAX_CACHED = 20_000;
 
 /** The names each layer's directory lists (from readdir): a layer that lacks a name needs no lstat. */
 export type Listed = ReadonlyMap<ReadableLayer, ReadonlySet<string>>;

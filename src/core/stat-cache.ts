@@ -14,7 +14,7 @@ import type { Stat } from '../layers/layer.js';
  * A stat walk needs only the pair LOOKUP + GETATTR, `ls -l` what the last readdir read; one
  * BigIntStats costs about 1 KiB, so the bound keeps a huge readdir's cost near 10 MiB.
  */
-const MAX_CACHED = 10_000;
+const MAX_CACHED = 4_000;
 
 export class StatCache {
   private readonly stats = new Map<string, Stat>();
