@@ -32,9 +32,14 @@ export class InodeNumbers {
 
   /** The number shown for a real object; exact below 2^53. */
   of(stat: Stat): number {
-    let index = this.filesystems.indexOf(stat.dev);
-    if (index < 0) index = this.filesystems.push(stat.dev) - 1;
-    return index * FS_SHIFT + Number(stat.ino % BigInt(FS_SHIFT));
+    return this.ofReal(stat.dev, stat.ino);
+  }
+
+  /** The number shown for real inode `ino` on filesystem `dev`. */
+  ofReal(dev: bigint, ino: bigint): number {
+    let index = this.filesystems.indexOf(dev);
+    if (index < 0) index = this.filesystems.push(dev) - 1;
+    return index * FS_SHIFT + Number(ino % BigInt(FS_SHIFT));
   }
 
   /** The number for an upper object: its origin's when it was copied up. */

@@ -9,7 +9,7 @@
  * is not cached (the generation counter).
  */
 import { constants } from 'node:fs';
-import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
+import type { DirEntry, ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 import { type Entry, type LayerPath, isDir, typeOf } from './entry.js';
 import type { OverlayFormat, WhiteoutPlace } from './format.js';
 import type { InodeNumbers } from './inodes.js';
@@ -19,8 +19,12 @@ import { StatCache } from './stat-cache.js';
 /** About 390 bytes an entry (native-notes/performance.md): at most ~40 MiB. */
 const MAX_CACHED = 20_000;
 
-/** The names each layer's directory lists (from readdir): a layer that lacks a name needs no lstat. */
-export type Listed = ReadonlyMap<ReadableLayer, ReadonlySet<string>>;
+/** What each layer's directory lists (from readdir): a layer that lacks a name needs no lstat. */
+export type Listed = ReadonlyMap<ReadableLayer, ReadonlyMap<string, DirEntry>>;
+
+/** Listed types that end a lookup by themselves: not a directory (merged), not a possible whiteout. */
+const settledByListing = (type: number): boolean =>
+  type !== 0 && type !== constants.S_IFDIR && type !== constants.S_IFCHR;
 
 export class Lookup {
   /** The stats lookups read, for getattr (cleared by every change). */
@@ -29,6 +33,8 @@ export class Lookup {
   misses = 0;
   private readonly cache = new Map<string, Entry | null>();
   private readonly xwhiteoutDirs = new Map<string, boolean>();
+  /** Each layer's st_dev, from its root. */
+  private readonly devs = new Map<ReadableLayer, bigint>();
   private generation = 0;
 
   constructor(
@@ -79,6 +85,7 @@ export class Lookup {
       const stat = await layer.lstat('');
       if (stat === undefined) continue;
       this.inodes.register(stat);
+      this.devs.set(layer, stat.dev);
       stack.push({ layer, rel: '' });
       stats.push(stat);
       if (this.format.isOpaque(layer, '')) break;
@@ -86,6 +93,30 @@ export class Lookup {
     if (stack.length === 0) throw new Error('no layer root could be read');
     this.stats.remember('', stats[0]!, statGeneration);
     return { path: '', type: constants.S_IFDIR, stack, ino: this.inodeOf(stack, stats) };
+  }
+
+  /**
+   * A name a merged readdir found, from the listings alone when they say all a lookup would: the
+   * top-most layer listing it is a lower and the entry ends the lookup there (not a directory, not
+   * a whiteout). Its number is the d_ino listed, as the kernel shows for lower entries (readdir.c
+   * ovl_calc_d_ino); no lstat. Anything else is looked up.
+   */
+  async listedEntry(parent: Entry, name: string, listed: Listed): Promise<Entry | undefined> {
+    const top = parent.stack.find((dir) => listed.get(dir.layer)?.has(name));
+    const dirent = top && listed.get(top.layer)!.get(name)!;
+    const dev = top && this.devs.get(top.layer);
+    if (top === undefined || dirent?.ino === undefined || dev === undefined) {
+      return this.findIn(parent, name, listed);
+    }
+    const path = join(parent.path, name);
+    const rel = top.rel === parent.path ? path : join(top.rel, name);
+    const whiteoutCandidate =
+      dirent.type === constants.S_IFREG && this.place(top.layer, rel).inXWhiteoutDir!();
+    if (top.layer === this.upper || !settledByListing(dirent.type) || whiteoutCandidate) {
+      return this.findIn(parent, name, listed);
+    }
+    const ino = this.inodes.ofReal(dev, dirent.ino);
+    return { path, type: dirent.type, stack: [{ layer: top.layer, rel }], ino };
   }
 
   /**

@@ -8,7 +8,7 @@
  * attribute changes) runs under one mutex, so the lookup cache and the upper never disagree.
  */
 import { constants as fsConstants, promises as fsp } from 'node:fs';
-import type { ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
+import type { DirEntry, ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 import { RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
 import { CopyUp, type CopyUpEvent } from './copy-up.js';
 import { type Entry, hasLower, hasOtherNames, isDir, top, typeOf, upperOf } from './entry.js';
@@ -187,16 +187,16 @@ export class Overlay {
     const dir = await this.entry(path);
     if (!isDir(dir)) throw fsError('ENOTDIR');
     const names = new Set<string>();
-    const listed = new Map<ReadableLayer, Set<string>>();
+    const listed = new Map<ReadableLayer, Map<string, DirEntry>>();
     for (const { layer, rel } of dir.stack) {
-      const own = new Set((await layer.readdir(rel)).map((e) => e.name));
+      const own = new Map((await layer.readdir(rel)).map((e) => [e.name, e]));
       listed.set(layer, own);
-      for (const name of own) names.add(name);
+      for (const name of own.keys()) names.add(name);
     }
     this.lookup.stats.changed(); // the directories' atime
     // Each name resolves as a lookup would: whiteouts and the names they hide come back empty.
     const entries = await Promise.all(
-      [...names].map((name) => this.lookup.findIn(dir, name, listed).catch(skipInvalid)),
+      [...names].map((name) => this.lookup.listedEntry(dir, name, listed).catch(skipInvalid)),
     );
     return entries.filter((entry): entry is Entry => entry !== undefined);
   }

@@ -16,6 +16,8 @@ export interface DirEntry {
   name: string;
   /** S_IFMT bits of the entry, or 0 when the filesystem did not say (DT_UNKNOWN). */
   type: number;
+  /** d_ino, when the layer knows it: the real inode number the directory lists. */
+  ino?: bigint;
 }
 
 export interface ReadableLayer {

@@ -38,6 +38,7 @@ const sys = {
   close: libc.func('int close(int fd)'),
   mknodat: libc.func('int mknodat(int d, const char *p, uint32_t mode, uint64_t dev)'),
   fchmodat: libc.func('int fchmodat(int d, const char *p, uint32_t mode, int flags)'),
+  getdents64: libc.func('intptr_t getdents64(int fd, _Out_ uint8_t *buf, size_t n)'),
 };
 
 const AT_FDCWD = -100;
@@ -205,6 +206,35 @@ function walkBeneath(root: number, rel: string, flags: number): number {
 /** Forces the per-component fallback (tests and measurements). */
 export function useOpenat2(enabled: boolean): void {
   openat2Works = enabled ? undefined : false;
+}
+
+/** A directory entry as getdents64 gives it: the name (latin1), S_IFMT bits (0 unknown), d_ino. */
+export interface Dirent {
+  name: string;
+  type: number;
+  ino: bigint;
+}
+
+const DIRENTS_BUFFER = 64 * 1024;
+
+/**
+ * Every entry of the directory open as `fd` (for reading), '.' and '..' left out. Unlike Node's
+ * readdir it keeps d_ino, which is the number overlayfs shows for a name found only in a lower.
+ */
+export function readDirents(fd: number, path: Buffer): Dirent[] {
+  const buf = Buffer.allocUnsafe(DIRENTS_BUFFER);
+  const entries: Dirent[] = [];
+  for (;;) {
+    const n = check(sys.getdents64(fd, buf, buf.length), 'getdents64', path);
+    if (n === 0) return entries;
+    // struct linux_dirent64: u64 d_ino, s64 d_off, u16 d_reclen, u8 d_type, char d_name[]
+    for (let off = 0; off < n; off += buf.readUInt16LE(off + 16)) {
+      const start = off + 19;
+      const name = buf.toString('latin1', start, buf.indexOf(0, start));
+      if (name === '.' || name === '..') continue;
+      entries.push({ name, type: buf[off + 18]! << 12, ino: buf.readBigUInt64LE(off) });
+    }
+  }
 }
 
 export function closeFd(fd: number): void {
