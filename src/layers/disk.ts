@@ -33,6 +33,7 @@ import { promisify } from 'node:util';
 import { copyData } from './copy-data.js';
 import { DirFds } from './dir-fds.js';
 import * as native from './native.js';
+import { STAT_LAYOUT_KNOWN } from './raw-stat.js';
 import type { DirEntry, Owner, ReadableLayer, Stat, WritableLayer } from './layer.js';
 
 const closeFd = promisify(close);
@@ -147,7 +148,9 @@ export class DiskLayer implements ReadableLayer {
     return now(() => {
       try {
         return this.at(rel, (dir, name) =>
-          lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false }),
+          STAT_LAYOUT_KNOWN
+            ? native.lstatAt(dir, name)
+            : lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false }),
         );
       } catch (err) {
         if (!isMissing(err)) throw err;

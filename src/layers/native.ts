@@ -9,6 +9,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { createRequire } from 'node:module';
+import { RawStat, STAT_SIZE } from './raw-stat.js';
 
 const require = createRequire(import.meta.url);
 const koffi = require('koffi') as typeof import('koffi');
@@ -39,8 +40,10 @@ const sys = {
   mknodat: libc.func('int mknodat(int d, const char *p, uint32_t mode, uint64_t dev)'),
   fchmodat: libc.func('int fchmodat(int d, const char *p, uint32_t mode, int flags)'),
   getdents64: libc.func('intptr_t getdents64(int fd, _Out_ uint8_t *buf, size_t n)'),
+  fstatat: libc.func('int fstatat(int d, const char *p, _Out_ uint8_t *buf, int flags)'),
 };
 
+const { ENOENT, ENOTDIR, ELOOP } = osConstants.errno;
 const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const SYS_OPENAT2 = 437;
@@ -235,6 +238,18 @@ export function readDirents(fd: number, path: Buffer): Dirent[] {
       entries.push({ name, type: buf[off + 18]! << 12, ino: buf.readBigUInt64LE(off) });
     }
   }
+}
+
+const statBuffer = Buffer.alloc(STAT_SIZE);
+
+/** lstat of `name` in the directory open as `dir`; undefined when there is no such name. */
+export function lstatAt(dir: number, name: string): RawStat | undefined {
+  if (Number(sys.fstatat(dir, cstr(name), statBuffer, AT_SYMLINK_NOFOLLOW)) === 0) {
+    return new RawStat(statBuffer);
+  }
+  const errno = koffi.errno();
+  if (errno === ENOENT || errno === ENOTDIR || errno === ELOOP) return undefined;
+  throw sysError('lstat', Buffer.from(name, 'latin1'));
 }
 
 export function closeFd(fd: number): void {
