@@ -31,7 +31,6 @@ const FORMAT_RECORD = 'user.unionmount.format';
 const FB_MAGIC = 0xfb;
 const NULL_UUID = Buffer.alloc(16);
 
-/** Every question and change about the on-disk format: whiteouts, opaque and redirect xattrs. */
 /** Where a possible whiteout is; see `OverlayFormat.isWhiteout`. */
 export interface WhiteoutPlace {
   layer: ReadableLayer;
@@ -39,6 +38,7 @@ export interface WhiteoutPlace {
   inXWhiteoutDir?: () => boolean;
 }
 
+/** Every question and change about the on-disk format: whiteouts, opaque and redirect xattrs. */
 export class OverlayFormat {
   readonly opaqueXattr: string;
   readonly redirectXattr: string;

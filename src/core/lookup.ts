@@ -110,9 +110,11 @@ export class Lookup {
     }
     const path = join(parent.path, name);
     const rel = top.rel === parent.path ? path : join(top.rel, name);
-    const whiteoutCandidate =
-      dirent.type === constants.S_IFREG && this.place(top.layer, rel).inXWhiteoutDir!();
-    if (top.layer === this.upper || !settledByListing(dirent.type) || whiteoutCandidate) {
+    if (
+      top.layer === this.upper ||
+      !settledByListing(dirent.type) ||
+      (dirent.type === constants.S_IFREG && this.inXWhiteoutDir(top.layer, rel))
+    ) {
       return this.findIn(parent, name, listed);
     }
     const ino = this.inodes.ofReal(dev, dirent.ino);
@@ -195,25 +197,26 @@ export class Lookup {
     return undefined;
   }
 
-  /**
-   * Where `rel` is, for the whiteout test. Whether a lower directory holds xattr whiteouts is
-   * remembered (lowers never change, and every empty file in it would ask again); the upper's is
-   * asked each time.
-   */
+  /** Where `rel` is, for the whiteout test. */
   private place(layer: ReadableLayer, rel: string): WhiteoutPlace {
-    const inXWhiteoutDir = (): boolean => {
-      const dir = parentOf(rel);
-      if (layer === this.upper || !this.caching) return this.format.holdsXWhiteouts(layer, dir);
-      const key = `${layer.index}/${dir}`;
-      let holds = this.xwhiteoutDirs.get(key);
-      if (holds === undefined) {
-        holds = this.format.holdsXWhiteouts(layer, dir);
-        if (this.xwhiteoutDirs.size >= MAX_CACHED) this.xwhiteoutDirs.clear();
-        this.xwhiteoutDirs.set(key, holds);
-      }
-      return holds;
-    };
-    return { layer, rel, inXWhiteoutDir };
+    return { layer, rel, inXWhiteoutDir: () => this.inXWhiteoutDir(layer, rel) };
+  }
+
+  /**
+   * Whether the directory holding `rel` may hold xattr whiteouts. Remembered for lowers (they
+   * never change, and every empty file in one would ask again); the upper's is asked each time.
+   */
+  private inXWhiteoutDir(layer: ReadableLayer, rel: string): boolean {
+    const dir = parentOf(rel);
+    if (layer === this.upper || !this.caching) return this.format.holdsXWhiteouts(layer, dir);
+    const key = `${layer.index}/${dir}`;
+    let holds = this.xwhiteoutDirs.get(key);
+    if (holds === undefined) {
+      holds = this.format.holdsXWhiteouts(layer, dir);
+      if (this.xwhiteoutDirs.size >= MAX_CACHED) this.xwhiteoutDirs.clear();
+      this.xwhiteoutDirs.set(key, holds);
+    }
+    return holds;
   }
 
   /**
