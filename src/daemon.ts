@@ -70,6 +70,8 @@ export async function serveUnion(
   overlay.onEvent = hooks.onEvent;
   overlay.lookup.stats.enabled = config.cache;
   overlay.lookup.caching = config.cache;
+  // The kernel reads and writes open files of the upper itself: registering them needs root.
+  overlay.files.passthrough = config.cache && process.geteuid?.() === 0;
   if (hooks.stats) recordStats(overlay, hooks.stats, hooks.onEvent);
 
   if (config.force) await clearStaleMount(config.mountpoint);
@@ -109,6 +111,8 @@ export async function serveUnion(
     defaultPermissions,
     attrTimeout: timeout,
     autoCache: config.cache,
+    cacheListings: config.cache,
+    passthrough: overlay.files.passthrough ? (fh) => overlay.files.passthroughFd(fh) : undefined,
     entryTimeout: timeout,
     negativeTimeout: timeout,
     // libfuse mounts nodev,nosuid; as kernel overlayfs, root's mounts serve devices and set-id

@@ -9,6 +9,7 @@ import { fallocate } from '../layers/native.js';
 import { fsError } from './errors.js';
 import type { Attributes } from './overlay.js';
 import { hasOtherNames, typeOf } from './entry.js';
+import type { StatCache } from './stat-cache.js';
 
 const readFd = promisify(read);
 const writeFd = promisify(write);
@@ -20,6 +21,8 @@ interface Handle {
   fd: number;
   /** Inode number shown through the mount: kept even after the file is unlinked. */
   ino: number;
+  /** The kernel may read and write `fd` itself, unseen (FUSE passthrough). */
+  passthrough: boolean;
 }
 
 export class OpenFiles {
@@ -27,15 +30,32 @@ export class OpenFiles {
   private nextHandle = 1;
   /** volatile mounts: fsync returns at once, as the kernel's volatile option makes it. */
   ignoreSync = false;
+  /** Files in the upper may be handed to the kernel for its own I/O (set when the binding can).
+   * Never a lower file: a copy-up while it is open would leave the kernel's inode tied to it, and
+   * the kernel maps a passed-through file's mmap onto its backing file, writable or not. */
+  passthrough = false;
 
-  /** `changed` runs after anything that moves a file's attributes (size, times). */
-  constructor(private readonly changed: () => void) {}
+  /** The stats that anything moving a file's attributes (size, times) makes stale. */
+  constructor(private readonly stats: () => StatCache) {}
 
-  /** Registers an open fd; returns its handle number. */
-  track(fd: number, ino: number): number {
+  /** Registers an open fd; returns its handle number. A file passed through has its size and
+   * times changed unseen, so no stat is cached until it is released. */
+  track(fd: number, ino: number, inUpper: boolean): number {
     const fh = this.nextHandle++;
-    this.handles.set(fh, { fd, ino });
+    const passthrough = this.passthrough && inUpper;
+    if (passthrough) this.stats().suspend();
+    this.handles.set(fh, { fd, ino, passthrough });
     return fh;
+  }
+
+  /** The fd the kernel may read and write directly, if this handle may be passed through. */
+  passthroughFd(fh: number): number | undefined {
+    const handle = this.handles.get(fh);
+    return handle?.passthrough ? handle.fd : undefined;
+  }
+
+  private changed(): void {
+    this.stats().changed();
   }
 
   /** Synchronous, like lstat in the layers: fstat(2) on an open fd waits for no I/O. */
@@ -84,9 +104,13 @@ export class OpenFiles {
 
   release(fh: number): Promise<void> {
     return new Promise((resolve) => {
-      const { fd } = this.handle(fh);
+      const { fd, passthrough } = this.handle(fh);
       this.handles.delete(fh);
       closeSync(fd); // close(2) on a local filesystem waits for no I/O: no threadpool hop
+      if (passthrough) {
+        this.stats().resume();
+        this.changed();
+      }
       resolve();
     });
   }

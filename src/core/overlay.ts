@@ -86,7 +86,7 @@ function skipInvalid(err: unknown): undefined {
 export class Overlay {
   readonly lookup: Lookup;
   /** Open files: I/O on a handle goes straight to its real fd. */
-  readonly files = new OpenFiles(() => this.lookup.stats.changed());
+  readonly files = new OpenFiles(() => this.lookup.stats);
   readonly inodes = new InodeNumbers();
   onEvent?: (event: UnionEvent) => void;
 
@@ -271,7 +271,7 @@ export class Overlay {
     }
     const { layer, rel } = top(entry);
     const fd = await layer.open(rel, flags & ~(O_CREAT | O_EXCL));
-    return this.files.track(this.touched(fd), entry.ino); // O_TRUNC
+    return this.files.track(this.touched(fd), entry.ino, layer === this.upper); // O_TRUNC
   }
 
   // ---- namespace changes ----------------------------------------------------------------------
@@ -286,7 +286,7 @@ export class Overlay {
       await this.place(path, caller, S_IFREG, async (layer, rel) => {
         fd = await layer.create(rel, (flags & ~O_TRUNC) | O_EXCL, mode & 0o7777);
       });
-      return this.files.track(fd, (await this.entry(path)).ino);
+      return this.files.track(fd, (await this.entry(path)).ino, true);
     });
     return fh ?? this.open(path, flags);
   }

@@ -23,6 +23,8 @@ export class StatCache {
   misses = 0;
   /** Off when the layers may change behind the mount's back (--no-cache). */
   enabled = true;
+  /** Files the kernel writes to directly are open (OpenFiles): nothing is cached meanwhile. */
+  private suspended = 0;
 
   get size(): number {
     return this.stats.size;
@@ -34,7 +36,7 @@ export class StatCache {
   }
 
   get(path: string): Stat | undefined {
-    const stat = this.stats.get(path);
+    const stat = this.suspended > 0 ? undefined : this.stats.get(path);
     if (stat === undefined) this.misses++;
     else this.hits++;
     return stat;
@@ -42,9 +44,18 @@ export class StatCache {
 
   /** Keeps `stat` for `path` unless something changed since `begin()` returned `generation`. */
   remember(path: string, stat: Stat, generation: number): void {
-    if (!this.enabled || generation !== this.generation) return;
+    if (!this.enabled || this.suspended > 0 || generation !== this.generation) return;
     if (this.stats.size >= MAX_CACHED) this.stats.delete(this.stats.keys().next().value!);
     this.stats.set(path, stat);
+  }
+
+  suspend(): void {
+    this.suspended++;
+    this.changed();
+  }
+
+  resume(): void {
+    this.suspended--;
   }
 
   /** Something in the layers changed (or is about to): nothing cached holds any more. */

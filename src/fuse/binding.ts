@@ -11,9 +11,11 @@
  * - promise mount/unmount, where unmount reports EBUSY rather than detaching lazily.
  */
 import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { mountAt } from './mounts.js';
 import type { CallerContext, FuseOps, FuseStat, FuseStatfs } from './ops.js';
 
 const require = createRequire(import.meta.url);
@@ -23,6 +25,7 @@ interface NativeBinding {
   [name: string]: unknown;
   fuse_native_get_context?: NativeFn;
   fuse_native_thread_count: () => number;
+  fuse_native_set_features: (thread: Buffer | null, features: number) => void;
   fuse_native_unmount: (mnt: string, thread: Buffer | null) => void;
   offsetof_fuse_thread_locals_t_ctx: number;
 }
@@ -86,6 +89,12 @@ export interface MountOptions {
   autoUnmount?: boolean;
   kernelCache?: boolean;
   autoCache?: boolean;
+  /** The kernel keeps directory listings and symlink targets (exact while the mount is the only
+   * writer: each change through it drops the directory's listing). */
+  cacheListings?: boolean;
+  /** After an open or create: the real fd the kernel may then read and write itself, with no
+   * request (FUSE passthrough: Linux 6.9+ and root), or undefined for I/O through the ops. */
+  passthrough?: (fh: number) => number | undefined;
   fsname?: string;
   subtype?: string;
   debug?: boolean;
@@ -104,11 +113,19 @@ export interface BindingOptions extends MountOptions {
 /** fuse_opt splits on commas and takes a backslash as escape. */
 const escapeOpt = (v: string): string => v.replace(/[\\,]/g, (c) => '\\' + c);
 
-/** The libfuse -o list. Always on: big_writes (128 KiB writes), use_ino (our st_ino reaches the
- * kernel), hard_remove (no .fuse_hidden files; needs the nullpath patch), nonempty. */
+/** Reads and writes of up to 1 MiB a request (the patched channel negotiates FUSE_MAX_PAGES). */
+const MAX_REQUEST = 1 << 20;
+
+/** The patched channel's features (FUSE_NATIVE_FEATURE_* in the addon). */
+const FEATURE_BIG_REQUESTS = 1;
+const FEATURE_CACHE = 2;
+const FEATURE_PASSTHROUGH = 4;
+
+/** The libfuse -o list. Always on: big_writes and 1 MiB max_read/max_write, use_ino (our st_ino
+ * reaches the kernel), hard_remove (no .fuse_hidden files; needs the nullpath patch), nonempty. */
 export function mountOptions(o: MountOptions = {}): string[] {
-  const opts = ['big_writes', 'use_ino', 'hard_remove', 'nonempty', 'max_read=131072'];
-  opts.push('max_write=131072');
+  const opts = ['big_writes', 'use_ino', 'hard_remove', 'nonempty', `max_read=${MAX_REQUEST}`];
+  opts.push(`max_write=${MAX_REQUEST}`);
   opts.push(`fsname=${escapeOpt(o.fsname ?? 'unionmount')}`);
   opts.push(`subtype=${escapeOpt(o.subtype ?? 'unionmount')}`);
   if (o.allowOther) opts.push('allow_other');
@@ -134,6 +151,20 @@ function writeNs(arr: Float64Array, i: number, ns: bigint): void {
   }
   arr[i] = Number(sec);
   arr[i + 1] = Number(nsec);
+}
+
+/** The kernel's readahead window (128 KiB by default) caps a sequential read's requests below
+ * MAX_REQUEST; root may widen it in sysfs. Called during INIT: the INIT reply then keeps the wider
+ * window (the kernel takes the smaller of it and the reply's). Never a request to the mount: a
+ * daemon killed while waiting on its own mount would never exit. Best effort: rootless mounts
+ * keep 128 KiB. */
+function readAheadWholeRequests(mnt: string): void {
+  const dev = mountAt(mnt)?.device;
+  try {
+    if (dev) writeFileSync(`/sys/class/bdi/${dev}/read_ahead_kb`, String(MAX_REQUEST / 1024));
+  } catch {
+    // not root, or no sysfs: the default window
+  }
 }
 
 /** The patched addon's stat layout: 16 float64 (exact to 2^53), times as seconds + ns. */
@@ -222,6 +253,12 @@ const handle = (fh: number | undefined): number => {
   if (!Number.isSafeInteger(fh) || (fh as number) < 0) throw new TypeError(`bad handle ${fh}`);
   return fh as number;
 };
+/** open/create: the handle, then the fd the channel may pass through (-1: none). */
+const opened = (b: FuseBinding, post: Post) =>
+  reply(post, (errno: number, fh?: number) => {
+    if (errno !== 0) return post(errno);
+    post(0, handle(fh), b.options.passthrough?.(handle(fh)) ?? -1);
+  });
 /** read/write: a byte count between 0 and the request length, or a negative errno. */
 const count = (post: Post, len: number) => (errno: number, n?: number) => {
   if (errno !== 0) return post(errno);
@@ -307,7 +344,7 @@ const ADAPTERS: Record<string, Adapter> = {
     );
   },
   removexattr: (o, a, post) => o.removexattr(str(a[0]), str(a[1]), done(post)),
-  open: (o, a, post) => o.open(str(a[0]), num(a[1]), withValue(post, handle)),
+  open: (o, a, post, b) => o.open(str(a[0]), num(a[1]), opened(b, post)),
   opendir: (o, a, post) => (o.opendir ? o.opendir(str(a[0]), withValue(post, handle)) : post(0, 0)),
   read: (o, a, post) =>
     o.read(maybe(a[0]), num(a[1]), buf(a[2]), num(a[3]), u64(a[4], a[5]), count(post, num(a[3]))),
@@ -318,7 +355,7 @@ const ADAPTERS: Record<string, Adapter> = {
   releasedir: (o, a, post) =>
     o.releasedir ? o.releasedir(maybe(a[0]), num(a[1]), done(post)) : post(0),
   // Native order is (path, mode, flags); ops.ts has (path, flags, mode).
-  create: (o, a, post) => o.create(str(a[0]), num(a[2]), num(a[1]), withValue(post, handle)),
+  create: (o, a, post, b) => o.create(str(a[0]), num(a[2]), num(a[1]), opened(b, post)),
   unlink: (o, a, post) => o.unlink(str(a[0]), done(post)),
   rename: (o, a, post) => o.rename(str(a[0]), str(a[1]), done(post)),
   link: (o, a, post) => o.link(str(a[0]), str(a[1]), done(post)),
@@ -344,7 +381,7 @@ function run(cmd: string, args: string[]): Promise<void> {
 
 export class FuseBinding extends Fuse {
   readonly fsOps: Ops;
-  private readonly options: BindingOptions;
+  readonly options: BindingOptions;
   private readonly log: (line: string) => void;
   /** The thread-locals buffer of the request being dispatched; holds its caller context. */
   private locals: Buffer | null = null;
@@ -371,7 +408,14 @@ export class FuseBinding extends Fuse {
     return native.fuse_native_thread_count();
   }
 
+  /** The -o list; called by fuse-native's open() just before the mount, so it also hands the
+   * channel its features for that mount. */
   override _fuseOptions(): string {
+    const features =
+      FEATURE_BIG_REQUESTS |
+      (this.options.cacheListings ? FEATURE_CACHE : 0) |
+      (this.options.passthrough !== undefined ? FEATURE_PASSTHROUGH : 0);
+    native.fuse_native_set_features(this._thread, features);
     const s = '-o' + mountOptions(this.options).join(',');
     if (s.length > MAX_OPTIONS) throw new Error(`mount options longer than ${MAX_OPTIONS} bytes`);
     return s;
@@ -391,6 +435,7 @@ export class FuseBinding extends Fuse {
 
   /** fuse-native's init handler resolved the mount callback; keep doing that. */
   onInit(): void {
+    readAheadWholeRequests(this.mnt);
     const cb = this._openCallback;
     this._openCallback = null;
     if (cb) process.nextTick(cb, null);
@@ -422,7 +467,7 @@ export class FuseBinding extends Fuse {
   }
 
   mount(): Promise<void> {
-    return new Promise((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       this.open((err) => {
         if (err) return reject(err);
         this.mounted = true;

@@ -16,6 +16,8 @@ export interface MountInfo {
   mountpoint: string;
   fstype: string;
   source: string;
+  /** `major:minor` of the filesystem: also the name of its backing device info in sysfs. */
+  device: string;
   /** minor device number: the name of the FUSE connection in fusectl. */
   minor: number;
   /** The filesystem's own options, still escaped (overlay: `lowerdir=...,upperdir=...`). */
@@ -38,6 +40,7 @@ export function mounts(): MountInfo[] {
         mountpoint: unescape(fields[4]!),
         fstype: fields[dash + 1]!,
         source: unescape(fields[dash + 2]!),
+        device: fields[2]!,
         minor: Number(fields[2]!.split(':')[1]),
         superOptions: fields[dash + 3] ?? '',
       };
@@ -85,12 +88,13 @@ export async function clearStaleMount(path: string): Promise<void> {
   await unmount(path, { lazy: true });
 }
 
-/** True when `path` is a FUSE mount whose daemon is gone ("Transport endpoint is not connected"). */
+/** True when `path` is a FUSE mount whose daemon is gone ("Transport endpoint is not connected").
+ * statfs always reaches the daemon; a stat may be answered from the kernel's attribute cache. */
 export async function isStale(path: string): Promise<boolean> {
   const mount = mountAt(path);
   if (mount === undefined || !isFuse(mount)) return false;
   try {
-    await fsp.stat(path);
+    await fsp.statfs(path);
     return false;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOTCONN';

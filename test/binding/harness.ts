@@ -1,4 +1,4 @@
-// Mount helper for binding tests: transpiles src/fuse/binding.ts (types stripped, no type check,
+// Mount helper for binding tests: transpiles src/fuse/binding.ts and what it imports (types stripped, no type check,
 // so the tests do not depend on the rest of src/ compiling), forks the passthrough daemon and
 // guarantees that no mount survives the test file, even after a failure.
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -32,7 +32,7 @@ function hasCommand(cmd: string): boolean {
 function transpileBinding(): string {
   const out = path.join(repo, 'node_modules/.cache/unionmount-binding-test/fuse');
   fs.mkdirSync(out, { recursive: true });
-  for (const name of ['binding', 'ops']) {
+  for (const name of ['binding', 'ops', 'mounts']) {
     const src = fs.readFileSync(path.join(repo, `src/fuse/${name}.ts`), 'utf8');
     const js = ts.transpileModule(src, {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },

@@ -3,7 +3,7 @@
  * keep that view exact. Each sequence reads an attribute (so the kernel caches it), changes it in
  * a way the kernel does not see on that inode, and reads it again, all in one process, compared
  * step by step with kernel overlayfs: another name of a hard link, a copy-up below a lower
- * directory, a copy-up by open for writing.
+ * directory, a copy-up by open for writing, listings (kept by the kernel) after each change.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LayerSpec } from '../helpers/layers.js';
@@ -57,6 +57,33 @@ const sequences: Record<string, Op[]> = {
     ['stat', 'dir/sub'],
     ['rmdir', 'dir/sub/new'],
     ['stat', 'dir/sub'],
+  ],
+  'listings the kernel keeps follow every change': [
+    ['listdir', 'dir/sub'],
+    ['dino_is_ino', 'dir/sub'],
+    ['write', 'dir/sub/new', 'n\n'],
+    ['listdir', 'dir/sub'],
+    ['dino_is_ino', 'dir/sub'],
+    ['chmod', 'dir/sub/g', 0o600],
+    ['listdir', 'dir/sub'],
+    ['dino_is_ino', 'dir/sub'],
+    ['unlink', 'dir/sub/g'],
+    ['listdir', 'dir/sub'],
+    ['rename', 'dir/sub/new', 'dir/sub/renamed'],
+    ['listdir', 'dir/sub'],
+    ['rename', 'file', 'dir/sub/file'],
+    ['listdir', 'dir/sub'],
+    ['listdir', ''],
+    ['link', 'dir/sub/file', 'dir/sub/linked'],
+    ['symlink', 'file', 'dir/sub/sym'],
+    ['mkdir', 'dir/sub/made'],
+    ['listdir', 'dir/sub'],
+    ['dino_is_ino', 'dir/sub'],
+    ['readlink', 'dir/sub/sym'],
+    ['rmdir', 'dir/sub/made'],
+    ['rename', 'dir/sub', 'sub2'],
+    ['listdir', 'sub2'],
+    ['listdir', 'dir'],
   ],
   'names created, removed and renamed are seen at once': [
     ['stat', 'later'],

@@ -11,6 +11,7 @@ so an operation may act on a file another one unlinked.
 import ctypes
 import errno
 import json
+import mmap
 import os
 import socket
 import stat
@@ -61,6 +62,13 @@ def sized_call(fn, args, size):
     return n if size == 0 else buf.raw[:n].decode("latin1")
 
 
+def mmap_write(i, data, off=0):
+    m = mmap.mmap(files[i], off + len(data))  # shared and writable
+    m[off : off + len(data)] = data.encode("latin1")
+    m.flush()
+    m.close()
+
+
 def fallocate(i, mode, offset, length):
     if libc.fallocate(files[i], mode, offset, length) != 0:
         e = ctypes.get_errno()
@@ -102,6 +110,8 @@ OPS = {
     "pwrite": lambda i, data, off=0: os.pwrite(files[i], data.encode("latin1"), off),
     "fwrite": lambda i, data: os.write(files[i], data.encode("latin1")),
     "fstat": lambda i: attrs(os.fstat(files[i])),
+    "mmap_write": mmap_write,
+    "mmap_read": lambda i, n: mmap.mmap(files[i], n, prot=mmap.PROT_READ)[:n].decode("latin1"),
     "ftruncate": lambda i, size: os.ftruncate(files[i], size),
     "fallocate": fallocate,
     "write": lambda rel, data: open(p(rel), "wb").write(data.encode("latin1")),
@@ -124,6 +134,7 @@ OPS = {
     "readlink": lambda rel: name(os.readlink(p(rel))),
     "listdir": lambda rel: sorted(name(n) for n in os.listdir(p(rel))),
     "scandir": lambda rel: sorted([name(e.name), e.inode()] for e in os.scandir(p(rel))),
+    "dino_is_ino": lambda rel: all(e.inode() == os.lstat(e.path).st_ino for e in os.scandir(p(rel))),
     "chmod": lambda rel, mode: os.chmod(p(rel), mode),
     "chown": lambda rel, uid, gid: os.lchown(p(rel), uid, gid),
     "utime": lambda rel, a, m: os.utime(p(rel), ns=(a, m)),
