@@ -7,7 +7,16 @@ import type { Attributes, Caller, Overlay } from '../core/overlay.js';
 import { errnoOf } from '../core/errors.js';
 import { fromFusePath, parentOf } from '../core/paths.js';
 import type { FallocateOp } from './binding.js';
-import type { CallerContext, Done, FuseOps, FuseStat, FuseStatfs, FuseTime, Reply } from './ops.js';
+import type {
+  CallerContext,
+  Changed,
+  Done,
+  FuseOps,
+  FuseStat,
+  FuseStatfs,
+  FuseTime,
+  Reply,
+} from './ops.js';
 import type { MountStats } from './stats.js';
 
 const EIO = 5;
@@ -49,6 +58,21 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
     serve(op, (errno) => cb(errno), task);
   }
 
+  /** A change, answered with the attributes after it (libfuse asks for them next). They are
+   * read like any getattr; if that fails, the change is still answered as done. */
+  function change(
+    op: string,
+    cb: Changed,
+    task: () => Promise<void>,
+    after: () => Promise<Attributes>,
+  ): void {
+    serve<FuseStat | undefined>(op, cb, async () => {
+      await task();
+      return after().then(toFuseStat, () => undefined);
+    });
+  }
+  const attributesOf = (path: string) => () => overlay.getattr(rel(path));
+
   const caller = (): Caller => {
     const { uid, gid } = options.context();
     return { uid, gid };
@@ -73,7 +97,15 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
     open: (path, flags, reply) => serve('open', reply, () => overlay.open(rel(path), flags)),
     create: (path, flags, mode, reply) => {
       const who = caller();
-      serve('create', reply, () => overlay.create(rel(path), flags, mode, who));
+      serve(
+        'create',
+        (errno, created) => reply(errno, created?.fh, created?.after),
+        async () => {
+          const fh = await overlay.create(rel(path), flags, mode, who);
+          const after = await overlay.files.fgetattr(fh).then(toFuseStat, () => undefined);
+          return { fh, after };
+        },
+      );
     },
     read: (_path, fh, buf, length, position, reply) =>
       serve('read', reply, () => overlay.files.read(fh, buf, length, position)),
@@ -82,31 +114,45 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
     flush: (_path, _fh, cb) => cb(0),
     fsync: (_path, datasync, fh, cb) => done('fsync', cb, () => overlay.files.fsync(fh, datasync)),
     release: (_path, fh, cb) => done('release', cb, () => overlay.files.release(fh)),
-    truncate: (path, size, cb) => done('truncate', cb, () => overlay.truncate(rel(path), size)),
+    truncate: (path, size, cb) =>
+      change('truncate', cb, () => overlay.truncate(rel(path), size), attributesOf(path)),
     ftruncate: (_path, fh, size, cb) =>
-      done('ftruncate', cb, () => overlay.files.ftruncate(fh, size)),
+      change(
+        'ftruncate',
+        cb,
+        () => overlay.files.ftruncate(fh, size),
+        () => overlay.files.fgetattr(fh),
+      ),
     fallocate: (_path, fh, mode, offset, length, cb) =>
       done('fallocate', cb, () => overlay.files.fallocate(fh, mode, offset, length)),
     mkdir: (path, mode, cb) => {
       const who = caller();
-      done('mkdir', cb, () => overlay.mkdir(rel(path), mode, who));
+      change('mkdir', cb, () => overlay.mkdir(rel(path), mode, who), attributesOf(path));
     },
     mknod: (path, mode, rdev, cb) => {
       const who = caller();
-      done('mknod', cb, () => overlay.mknod(rel(path), mode, rdev, who));
+      change('mknod', cb, () => overlay.mknod(rel(path), mode, rdev, who), attributesOf(path));
     },
     symlink: (target, path, cb) => {
       const who = caller();
-      done('symlink', cb, () => overlay.symlink(target, rel(path), who));
+      change('symlink', cb, () => overlay.symlink(target, rel(path), who), attributesOf(path));
     },
-    link: (target, path, cb) => done('link', cb, () => overlay.link(rel(target), rel(path))),
+    link: (target, path, cb) =>
+      change('link', cb, () => overlay.link(rel(target), rel(path)), attributesOf(path)),
     rmdir: (path, cb) => done('rmdir', cb, () => overlay.rmdir(rel(path))),
     unlink: (path, cb) => done('unlink', cb, () => overlay.unlink(rel(path))),
     rename: (src, dest, cb) => done('rename', cb, () => overlay.rename(rel(src), rel(dest))),
-    chmod: (path, mode, cb) => done('chmod', cb, () => overlay.chmod(rel(path), mode)),
-    chown: (path, uid, gid, cb) => done('chown', cb, () => overlay.chown(rel(path), uid, gid)),
+    chmod: (path, mode, cb) =>
+      change('chmod', cb, () => overlay.chmod(rel(path), mode), attributesOf(path)),
+    chown: (path, uid, gid, cb) =>
+      change('chown', cb, () => overlay.chown(rel(path), uid, gid), attributesOf(path)),
     utimens: (path, atime, mtime, cb) =>
-      done('utimens', cb, () => overlay.utimens(rel(path), timespec(atime), timespec(mtime))),
+      change(
+        'utimens',
+        cb,
+        () => overlay.utimens(rel(path), timespec(atime), timespec(mtime)),
+        attributesOf(path),
+      ),
     getxattr: (path, name, reply) => {
       const who = caller();
       if (path === '/' && name === OPTIONS_XATTR && options.options) {

@@ -220,7 +220,10 @@ function describe(v: unknown): string {
 }
 
 /** Sends the reply to the worker. `positive` allows byte counts (read, write, xattr sizes). */
-type Post = (res: unknown, x?: unknown, y?: unknown, positive?: boolean) => void;
+/** Replies with an errno (or a byte count, for the ops in POSITIVE) and up to three values. */
+type Post = (res: unknown, x?: unknown, y?: unknown, z?: unknown) => void;
+/** The ops whose successful answer is a byte count. */
+const POSITIVE = new Set(['read', 'write', 'getxattr', 'listxattr']);
 type Args = readonly unknown[];
 type Ops = FuseOps & FallocateOp;
 type Adapter = (o: Ops, a: Args, post: Post, b: FuseBinding) => unknown;
@@ -253,11 +256,20 @@ const handle = (fh: number | undefined): number => {
   if (!Number.isSafeInteger(fh) || (fh as number) < 0) throw new TypeError(`bad handle ${fh}`);
   return fh as number;
 };
-/** open/create: the handle, then the fd the channel may pass through (-1: none). */
+/** open/create: the handle, the fd the channel may pass through (-1: none), and for create the
+ * new file's attributes if the op gave them (see `changed`). */
 const opened = (b: FuseBinding, post: Post) =>
-  reply(post, (errno: number, fh?: number) => {
+  reply(post, (errno: number, fh?: number, after?: FuseStat) => {
     if (errno !== 0) return post(errno);
-    post(0, handle(fh), b.options.passthrough?.(handle(fh)) ?? -1);
+    const passthrough = b.options.passthrough?.(handle(fh)) ?? -1;
+    post(0, handle(fh), passthrough, after === undefined ? undefined : statArray(after));
+  });
+/** A change: the attributes after it, if the op gave them, answer the getattr libfuse sends next
+ * in the same request (one round trip to JS fewer). */
+const changed = (post: Post) =>
+  reply(post, (errno: number, after?: FuseStat) => {
+    if (errno !== 0) return post(errno);
+    post(0, after === undefined ? undefined : statArray(after));
   });
 /** read/write: a byte count between 0 and the request length, or a negative errno. */
 const count = (post: Post, len: number) => (errno: number, n?: number) => {
@@ -265,7 +277,7 @@ const count = (post: Post, len: number) => (errno: number, n?: number) => {
   if (!Number.isInteger(n) || (n as number) < 0 || (n as number) > len) {
     return post(new TypeError(`bad byte count ${String(n)}`));
   }
-  post(n, undefined, undefined, true);
+  post(n);
 };
 
 /** Each native op: the argument order fuse-native.c passes, mapped to the ops.ts shapes. */
@@ -293,19 +305,19 @@ const ADAPTERS: Record<string, Adapter> = {
       }),
     );
   },
-  truncate: (o, a, post) => o.truncate(str(a[0]), u64(a[1], a[2]), done(post)),
-  ftruncate: (o, a, post) => o.ftruncate(maybe(a[0]), num(a[1]), u64(a[2], a[3]), done(post)),
+  truncate: (o, a, post) => o.truncate(str(a[0]), u64(a[1], a[2]), changed(post)),
+  ftruncate: (o, a, post) => o.ftruncate(maybe(a[0]), num(a[1]), u64(a[2], a[3]), changed(post)),
   utimens: (o, a, post) =>
     o.utimens(
       str(a[0]),
       { sec: num(a[1]), nsec: num(a[2]) },
       { sec: num(a[3]), nsec: num(a[4]) },
-      done(post),
+      changed(post),
     ),
   readlink: (o, a, post) => o.readlink(str(a[0]), withValue(post, String)),
-  chown: (o, a, post) => o.chown(str(a[0]), num(a[1]), num(a[2]), done(post)),
-  chmod: (o, a, post) => o.chmod(str(a[0]), num(a[1]), done(post)),
-  mknod: (o, a, post) => o.mknod(str(a[0]), num(a[1]), num(a[2]), done(post)),
+  chown: (o, a, post) => o.chown(str(a[0]), num(a[1]), num(a[2]), changed(post)),
+  chmod: (o, a, post) => o.chmod(str(a[0]), num(a[1]), changed(post)),
+  mknod: (o, a, post) => o.mknod(str(a[0]), num(a[1]), num(a[2]), changed(post)),
   // The value points into libfuse's request buffer: hand the op a copy it may keep.
   setxattr: (o, a, post) =>
     o.setxattr(str(a[0]), str(a[1]), Buffer.from(buf(a[2])), num(a[4]), done(post)),
@@ -317,10 +329,10 @@ const ADAPTERS: Record<string, Adapter> = {
       reply(post, (errno: number, value?: Buffer) => {
         if (errno !== 0) return post(errno);
         if (!Buffer.isBuffer(value)) return post(-ENODATA);
-        if (dst.length === 0) return post(value.length, undefined, undefined, true); // size probe
+        if (dst.length === 0) return post(value.length); // size probe
         if (value.length > dst.length) return post(-ERANGE);
         value.copy(dst);
-        post(value.length, undefined, undefined, true);
+        post(value.length);
       }),
     );
   },
@@ -332,14 +344,14 @@ const ADAPTERS: Record<string, Adapter> = {
         if (errno !== 0) return post(errno);
         const list = names ?? [];
         const size = list.reduce((n, name) => n + name.length + 1, 0);
-        if (dst.length === 0) return post(size, undefined, undefined, true); // size probe
+        if (dst.length === 0) return post(size); // size probe
         if (size > dst.length) return post(-ERANGE);
         let at = 0;
         for (const name of list) {
           at += dst.write(name, at, 'latin1');
           dst[at++] = 0;
         }
-        post(size, undefined, undefined, true);
+        post(size);
       }),
     );
   },
@@ -358,9 +370,9 @@ const ADAPTERS: Record<string, Adapter> = {
   create: (o, a, post, b) => o.create(str(a[0]), num(a[2]), num(a[1]), opened(b, post)),
   unlink: (o, a, post) => o.unlink(str(a[0]), done(post)),
   rename: (o, a, post) => o.rename(str(a[0]), str(a[1]), done(post)),
-  link: (o, a, post) => o.link(str(a[0]), str(a[1]), done(post)),
-  symlink: (o, a, post) => o.symlink(str(a[0]), str(a[1]), done(post)),
-  mkdir: (o, a, post) => o.mkdir(str(a[0]), num(a[1]), done(post)),
+  link: (o, a, post) => o.link(str(a[0]), str(a[1]), changed(post)),
+  symlink: (o, a, post) => o.symlink(str(a[0]), str(a[1]), changed(post)),
+  mkdir: (o, a, post) => o.mkdir(str(a[0]), num(a[1]), changed(post)),
   rmdir: (o, a, post) => o.rmdir(str(a[0]), done(post)),
   fallocate: (o, a, post) =>
     o.fallocate
@@ -444,7 +456,8 @@ export class FuseBinding extends Fuse {
   private dispatch(name: string, adapter: Adapter, signal: NativeFn, locals: Buffer, args: Args) {
     this.locals = locals;
     let replied = false;
-    const post: Post = (res, x, y, positive = false) => {
+    const positive = POSITIVE.has(name);
+    const post: Post = (res, x, y, z) => {
       if (replied) return this.log(`${name}: reply called more than once; ignored`);
       replied = true;
       const ok = typeof res === 'number' && Number.isInteger(res) && res >= -4095;
@@ -452,7 +465,7 @@ export class FuseBinding extends Fuse {
         this.log(`${name}: bad reply ${describe(res)}; answering EIO`);
         return process.nextTick(signal, locals, -EIO);
       }
-      process.nextTick(signal, locals, res, x, y);
+      process.nextTick(signal, locals, res, x, y, z);
     };
     const fail = (how: string, err: unknown): void => {
       this.log(`${name}: op ${how}: ${describe(err)}`);

@@ -67,6 +67,11 @@ export const UTIME_OMIT = (1 << 30) - 2;
 
 export type Done = (errno: number) => void;
 export type Reply<T> = (errno: number, value?: T) => void;
+/** A change's answer: optionally the attributes after it, which spare the getattr that libfuse
+ * sends next on the same path. */
+export type Changed = (errno: number, after?: FuseStat) => void;
+/** create's answer: the handle, and optionally the new file's attributes (as for Changed). */
+export type Created = (errno: number, fh?: number, after?: FuseStat) => void;
 type Path = string;
 type MaybePath = string | null;
 
@@ -82,7 +87,7 @@ export interface FuseOps {
   opendir?(path: Path, reply: Reply<number>): void;
   releasedir?(path: MaybePath, fh: number, done: Done): void;
   open(path: Path, flags: number, reply: Reply<number>): void;
-  create(path: Path, flags: number, mode: number, reply: Reply<number>): void;
+  create(path: Path, flags: number, mode: number, reply: Created): void;
   read(
     path: MaybePath,
     fh: number,
@@ -102,18 +107,18 @@ export interface FuseOps {
   flush(path: MaybePath, fh: number, done: Done): void;
   fsync(path: MaybePath, datasync: boolean, fh: number, done: Done): void;
   release(path: MaybePath, fh: number, done: Done): void;
-  truncate(path: Path, size: number, done: Done): void;
-  ftruncate(path: MaybePath, fh: number, size: number, done: Done): void;
-  mkdir(path: Path, mode: number, done: Done): void;
-  mknod(path: Path, mode: number, rdev: number, done: Done): void;
+  truncate(path: Path, size: number, done: Changed): void;
+  ftruncate(path: MaybePath, fh: number, size: number, done: Changed): void;
+  mkdir(path: Path, mode: number, done: Changed): void;
+  mknod(path: Path, mode: number, rdev: number, done: Changed): void;
   rmdir(path: Path, done: Done): void;
   unlink(path: Path, done: Done): void;
   rename(src: Path, dest: Path, done: Done): void;
-  link(target: Path, newPath: Path, done: Done): void;
-  symlink(target: string, linkPath: Path, done: Done): void;
-  chmod(path: Path, mode: number, done: Done): void;
-  chown(path: Path, uid: number, gid: number, done: Done): void;
-  utimens(path: Path, atime: FuseTime, mtime: FuseTime, done: Done): void;
+  link(target: Path, newPath: Path, done: Changed): void;
+  symlink(target: string, linkPath: Path, done: Changed): void;
+  chmod(path: Path, mode: number, done: Changed): void;
+  chown(path: Path, uid: number, gid: number, done: Changed): void;
+  utimens(path: Path, atime: FuseTime, mtime: FuseTime, done: Changed): void;
   /** The whole value; the binding answers size probes and ERANGE from it (ENODATA if absent). */
   getxattr(path: Path, name: string, reply: Reply<Buffer>): void;
   /** All names; the binding answers size probes and ERANGE from the list. */
