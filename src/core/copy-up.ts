@@ -56,8 +56,9 @@ export class CopyUp {
     const tmp = this.work.tempName();
     try {
       await this.build(source.layer, source.rel, stat, tmp, truncate);
-      this.recordOrigin(source.layer, source.rel, tmp);
+      const hasOrigin = this.recordOrigin(source.layer, source.rel, tmp);
       await this.copyAttributes(source.layer, source.rel, stat, tmp);
+      if (hasOrigin) this.format.markImpure(this.upper, parentOf(entry.path));
       this.upper.rename(tmp, entry.path, RENAME_NOREPLACE, this.work.layer);
     } catch (err) {
       await removeQuietly(this.work.layer, tmp, typeOf(stat));
@@ -95,10 +96,12 @@ export class CopyUp {
     return cloneObject(work, layer, rel, stat, tmp);
   }
 
-  /** Where the copy came from, so its inode number survives remounts (kernel ovl_set_origin). */
-  private recordOrigin(layer: ReadableLayer, rel: string, tmp: string): void {
+  /** Where the copy came from, so its inode number survives remounts (kernel ovl_set_origin).
+   * False when the layer gives no file handle. */
+  private recordOrigin(layer: ReadableLayer, rel: string, tmp: string): boolean {
     const handle = layer.handle(rel);
     if (handle !== undefined) this.format.setOrigin(this.work.layer, tmp, handle);
+    return handle !== undefined;
   }
 
   private async copyAttributes(

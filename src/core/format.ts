@@ -19,6 +19,7 @@ export const USER_PREFIX = 'user.overlay.';
 
 const WHITEOUT_MODE = constants.S_IFCHR;
 const OPAQUE_VALUE = Buffer.from('y');
+const IMPURE_VALUE = Buffer.from('y');
 
 /**
  * The origin xattr holds the kernel's struct ovl_fb: version 0, magic 0xfb, total length, flags,
@@ -44,6 +45,7 @@ export class OverlayFormat {
   readonly redirectXattr: string;
   readonly originXattr: string;
   readonly whiteoutXattr: string;
+  readonly impureXattr: string;
   private readonly escapePrefix: string;
 
   constructor(readonly xattrPrefix: string = TRUSTED_PREFIX) {
@@ -51,6 +53,7 @@ export class OverlayFormat {
     this.redirectXattr = `${xattrPrefix}redirect`;
     this.originXattr = `${xattrPrefix}origin`;
     this.whiteoutXattr = `${xattrPrefix}whiteout`;
+    this.impureXattr = `${xattrPrefix}impure`;
     this.escapePrefix = `${xattrPrefix}overlay.`;
   }
 
@@ -112,6 +115,19 @@ export class OverlayFormat {
   setOrigin(layer: WritableLayer, rel: string, handle: FileHandle): void {
     const header = Buffer.from([0, FB_MAGIC, FB_HEADER + handle.bytes.length, 0, handle.type]);
     layer.setxattr(rel, this.originXattr, Buffer.concat([header, NULL_UUID, handle.bytes]));
+  }
+
+  /**
+   * Whether an upper directory may hold objects with an origin (kernel ovl_set_impure: set before a
+   * copied-up object is placed or moved into it). Only an impure directory's listing needs each
+   * upper name's origin for its d_ino.
+   */
+  isImpure(layer: ReadableLayer, rel: string): boolean {
+    return layer.getxattr(rel, this.impureXattr) !== undefined;
+  }
+
+  markImpure(layer: WritableLayer, rel: string): void {
+    if (!this.isImpure(layer, rel)) layer.setxattr(rel, this.impureXattr, IMPURE_VALUE);
   }
 
   /** The overlay's own xattrs: its prefix, except the escaped names below. */

@@ -48,6 +48,11 @@ export class InodeNumbers {
     return this.copiedUp.get(stat.ino) ?? this.of(stat);
   }
 
+  /** The number for an upper object known to have no origin, from its real inode alone. */
+  forUpperReal(dev: bigint, ino: bigint): number {
+    return this.copiedUp.get(ino) ?? this.ofReal(dev, ino);
+  }
+
   rememberCopyUp(upperStat: Stat, ino: number): void {
     this.copiedUp.set(upperStat.ino, ino);
   }

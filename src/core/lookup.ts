@@ -97,11 +97,17 @@ export class Lookup {
 
   /**
    * A name a merged readdir found, from the listings alone when they say all a lookup would: the
-   * top-most layer listing it is a lower and the entry ends the lookup there (not a directory, not
-   * a whiteout). Its number is the d_ino listed, as the kernel shows for lower entries (readdir.c
+   * entry ends the lookup in the top-most layer listing it (not a directory, not a whiteout), and
+   * that layer is a lower or an upper directory that is not impure (`pureUpper`: none of its
+   * objects has an origin). Its number is the d_ino listed, as the kernel shows (readdir.c
    * ovl_calc_d_ino); no lstat. Anything else is looked up.
    */
-  async listedEntry(parent: Entry, name: string, listed: Listed): Promise<Entry | undefined> {
+  async listedEntry(
+    parent: Entry,
+    name: string,
+    listed: Listed,
+    pureUpper = false,
+  ): Promise<Entry | undefined> {
     const top = parent.stack.find((dir) => listed.get(dir.layer)?.has(name));
     const dirent = top && listed.get(top.layer)!.get(name)!;
     const dev = top && this.devs.get(top.layer);
@@ -110,14 +116,17 @@ export class Lookup {
     }
     const path = join(parent.path, name);
     const rel = top.rel === parent.path ? path : join(top.rel, name);
+    const inUpper = top.layer === this.upper;
     if (
-      top.layer === this.upper ||
+      (inUpper && !pureUpper) ||
       !settledByListing(dirent.type) ||
-      (dirent.type === constants.S_IFREG && this.inXWhiteoutDir(top.layer, rel))
+      (!inUpper && dirent.type === constants.S_IFREG && this.inXWhiteoutDir(top.layer, rel))
     ) {
       return this.findIn(parent, name, listed);
     }
-    const ino = this.inodes.ofReal(dev, dirent.ino);
+    const ino = inUpper
+      ? this.inodes.forUpperReal(dev, dirent.ino)
+      : this.inodes.ofReal(dev, dirent.ino);
     return { path, type: dirent.type, stack: [{ layer: top.layer, rel }], ino };
   }
 

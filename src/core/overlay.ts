@@ -194,9 +194,16 @@ export class Overlay {
       for (const name of own.keys()) names.add(name);
     }
     this.lookup.stats.changed(); // the directories' atime
+    const upperDir = this.upper && upperOf(dir, this.upper);
+    const pureUpper =
+      upperDir !== undefined &&
+      !this.format.isImpure(this.upper!, upperDir) &&
+      !this.format.holdsXWhiteouts(this.upper!, upperDir);
     // Each name resolves as a lookup would: whiteouts and the names they hide come back empty.
     const entries = await Promise.all(
-      [...names].map((name) => this.lookup.listedEntry(dir, name, listed).catch(skipInvalid)),
+      [...names].map((name) =>
+        this.lookup.listedEntry(dir, name, listed, pureUpper).catch(skipInvalid),
+      ),
     );
     return entries.filter((entry): entry is Entry => entry !== undefined);
   }
@@ -317,9 +324,11 @@ export class Overlay {
       if (isDir(source)) throw fsError('EPERM');
       const upper = this.writable();
       const sourceRel = upperOf(source, upper)!;
-      await this.place(path, undefined, source.type, (layer, rel) =>
-        layer.link(sourceRel, rel, upper),
-      );
+      const hasOrigin = this.format.originOf(upper, sourceRel) !== undefined;
+      await this.place(path, undefined, source.type, (layer, rel) => {
+        if (hasOrigin) this.format.markImpure(upper, parentOf(path)); // kernel ovl_link
+        return layer.link(sourceRel, rel, upper);
+      });
     });
   }
 
@@ -578,6 +587,9 @@ export class Overlay {
     else if (isDir(moved) && hasLower(targetParent, upper) && !this.format.isOpaque(upper, from)) {
       // A directory of the upper alone must not merge with what lowers have under its new name.
       this.markOpaque(upper, from, to);
+    }
+    if (parentOf(from) !== parentOf(to) && this.format.originOf(upper, from) !== undefined) {
+      this.format.markImpure(upper, parentOf(to)); // kernel ovl_rename
     }
     if (targetStale !== undefined && typeOf(targetStale) === S_IFDIR && target !== undefined) {
       // An empty merged directory can hold whiteouts: clear them so rename(2) may replace it.

@@ -62,7 +62,7 @@ export interface Comparison {
   differences: Difference[];
 }
 
-/** The kernel's own bookkeeping that unionmount does not write (origin file handles, impure). */
+/** Bookkeeping whose bytes and placement depend on file handles and the order of operations. */
 const KERNEL_ONLY = ['trusted.overlay.origin', 'trusted.overlay.impure'];
 
 /**
