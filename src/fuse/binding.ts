@@ -219,8 +219,8 @@ function describe(v: unknown): string {
   }
 }
 
-/** Sends the reply to the worker. `positive` allows byte counts (read, write, xattr sizes). */
-/** Replies with an errno (or a byte count, for the ops in POSITIVE) and up to three values. */
+/** Sends the reply to the worker: an errno (or a byte count, for the ops in POSITIVE) and up to
+ * three values. */
 type Post = (res: unknown, x?: unknown, y?: unknown, z?: unknown) => void;
 /** The ops whose successful answer is a byte count. */
 const POSITIVE = new Set(['read', 'write', 'getxattr', 'listxattr']);
