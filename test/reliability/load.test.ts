@@ -25,7 +25,8 @@ const run = (args: string[]): Promise<string> =>
     });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.once('exit', (code) =>
+    // 'close', not 'exit': only then has all of stdout been read.
+    child.once('close', (code) =>
       code === 0 ? resolve(out) : reject(new Error(`workload ${args.join(' ')}: ${code}`)),
     );
   });
