@@ -18,7 +18,7 @@ import { openStack } from './tools/stack.js';
 /**
  * The CLI's mount options: `lowers` (top first), then one of `upper` (writes land there),
  * `ephemeral` (a temporary upper deleted at unmount) or neither (a read-only union); `work`,
- * `allowOther`, `force`, `cache` as the flags of the same names.
+ * `allowOther`, `force`, `cache`, `passthrough` as the flags of the same names.
  */
 export interface MountUnionOptions extends Omit<UnionOptions, 'mountpoint'> {
   /** Where to mount; default: a fresh temporary directory, removed at unmount. */
@@ -81,6 +81,7 @@ function cliArgs(options: MountUnionOptions, mountpoint: string): string[] {
   if (options.allowOther) args.push('--allow-other');
   if (options.force) args.push('--force');
   if (options.cache === false) args.push('--no-cache');
+  if (options.passthrough === false) args.push('--no-passthrough');
   if (options.redirectDir !== undefined) args.push('--redirect-dir', options.redirectDir);
   if (options.userxattr) args.push('--userxattr');
   if (options.volatile) args.push('--volatile');

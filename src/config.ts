@@ -31,6 +31,8 @@ export interface UnionOptions {
   force?: boolean;
   /** Let the kernel cache attributes and names (the layers change only through the mount). */
   cache?: boolean;
+  /** As root with caching on (Linux 6.9+): the kernel reads and writes open upper files itself. */
+  passthrough?: boolean;
   /** The kernel's redirect_dir: how renamed directories with lower content are handled. */
   redirectDir?: RedirectDir;
   /** The kernel's userxattr format (user.overlay.*) even as root; always so rootless. */
@@ -49,6 +51,7 @@ export interface UnionConfig {
   allowOther: boolean;
   force: boolean;
   cache: boolean;
+  passthrough: boolean;
   /** Undefined: the default for who mounts ('on' as root, 'off' rootless). */
   redirectDir: RedirectDir | undefined;
   userxattr: boolean;
@@ -140,6 +143,7 @@ export async function resolveConfig(options: UnionOptions): Promise<UnionConfig>
     allowOther: options.allowOther ?? false,
     force: options.force ?? false,
     cache: options.cache ?? true,
+    passthrough: options.passthrough ?? true,
     redirectDir: options.redirectDir === undefined ? undefined : redirectMode(options.redirectDir),
     userxattr: options.userxattr ?? false,
     volatile: options.volatile ?? false,

@@ -71,7 +71,7 @@ export async function serveUnion(
   overlay.lookup.stats.enabled = config.cache;
   overlay.lookup.caching = config.cache;
   // The kernel reads and writes open files of the upper itself: registering them needs root.
-  overlay.files.passthrough = config.cache && process.geteuid?.() === 0;
+  overlay.files.passthrough = config.cache && config.passthrough && process.geteuid?.() === 0;
   if (hooks.stats) recordStats(overlay, hooks.stats, hooks.onEvent);
 
   if (config.force) await clearStaleMount(config.mountpoint);

@@ -67,6 +67,9 @@ export function helperArgs(options: string, mountpoint: string): string[] {
       case 'nocache':
         args.push('--no-cache');
         break;
+      case 'nopassthrough':
+        args.push('--no-passthrough');
+        break;
       default:
         if (!GENERIC.has(key) && !key.startsWith('x-')) {
           throw new UnionmountError(`option ${option}: unknown mount option`, 2);

@@ -92,4 +92,28 @@ describe('mount --stats', () => {
       /^stat cache: 0 hits, [1-9]\d* misses, 0 entries/m,
     );
   });
+
+  it.skipIf(possible !== true)('--no-passthrough: every write is a request', async () => {
+    const dir = testDir();
+    const lower = writeLayer(join(dir, 'lower'), { f: 'x' });
+    const upper = join(dir, 'upper');
+    const mnt = join(dir, 'mnt');
+    const statsFile = join(dir, 'stats.txt');
+    fs.mkdirSync(upper);
+    fs.mkdirSync(mnt);
+    const child = spawn(
+      process.execPath,
+      [CLI, '--lower', lower, '--upper', upper, '--no-passthrough', '--stats', statsFile, mnt],
+      { stdio: 'ignore' },
+    );
+    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await until(() => mountAt(mnt)?.fstype === 'fuse.unionmount', 'the mount');
+    fs.writeFileSync(join(mnt, 'new'), 'written');
+    expect(fs.readFileSync(join(mnt, 'new'), 'utf8')).toBe('written');
+    expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+    expect(await exit).toBe(0);
+    const report = fs.readFileSync(statsFile, 'utf8');
+    expect(report).toMatch(/^write +1 /m);
+    expect(report).toMatch(/^read +[1-9]/m);
+  });
 });

@@ -17,6 +17,7 @@ interface MountFlags {
   allowOther?: boolean;
   force?: boolean;
   cache: boolean;
+  passthrough: boolean;
   redirectDir?: string;
   userxattr?: boolean;
   volatile?: boolean;
@@ -36,6 +37,7 @@ export function mountCommand(io: CliIO): Command {
     .option('--allow-other', 'let other users use the mount (with kernel permission checks)')
     .option('--force', 'clear a stale mount at MOUNTPOINT first')
     .option('--no-cache', 'no caching of names, file data and stats (layers changed elsewhere)')
+    .option('--no-passthrough', 'every read and write of an open file is a FUSE request')
     .option('--userxattr', "the kernel's userxattr format (user.overlay.*) even as root")
     .option('--volatile', "the kernel's volatile: no syncs; the upper is marked never to be reused")
     .option(
@@ -74,6 +76,7 @@ export function mountCommand(io: CliIO): Command {
         allowOther: flags.allowOther,
         force: flags.force,
         cache: flags.cache,
+        passthrough: flags.passthrough,
         redirectDir: flags.redirectDir as RedirectDir | undefined,
         userxattr: flags.userxattr,
         volatile: flags.volatile,
