@@ -21,6 +21,25 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
+/** `unionmount --stats` over a lower made of `spec` (and an empty upper if asked), mounted. */
+async function mountWithStats(spec: Record<string, string>, flags: string[], withUpper: boolean) {
+  const dir = testDir();
+  const lower = writeLayer(join(dir, 'lower'), spec);
+  const mnt = join(dir, 'mnt');
+  const statsFile = join(dir, 'stats.txt');
+  fs.mkdirSync(mnt);
+  const upper = withUpper ? ['--upper', join(dir, 'upper')] : [];
+  if (withUpper) fs.mkdirSync(join(dir, 'upper'));
+  const child = spawn(
+    process.execPath,
+    [CLI, '--lower', lower, ...upper, ...flags, '--stats', statsFile, mnt],
+    { stdio: 'ignore' },
+  );
+  const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  await until(() => mountAt(mnt)?.fstype === 'fuse.unionmount', 'the mount');
+  return { mnt, statsFile, child, exit };
+}
+
 describe('mount --stats', () => {
   const possible = mountingPossible();
   afterEach(cleanupMounts);
@@ -28,20 +47,11 @@ describe('mount --stats', () => {
   it.skipIf(possible !== true)(
     'reports requests, copy-ups and caches; stats stay exact',
     async () => {
-      const dir = testDir();
-      const lower = writeLayer(join(dir, 'lower'), { 'd/f': 'lower data', 'd/g': 'g' });
-      const upper = join(dir, 'upper');
-      const mnt = join(dir, 'mnt');
-      const statsFile = join(dir, 'stats.txt');
-      fs.mkdirSync(upper);
-      fs.mkdirSync(mnt);
-      const child = spawn(
-        process.execPath,
-        [CLI, '--lower', lower, '--upper', upper, '--stats', statsFile, mnt],
-        { stdio: 'ignore' },
+      const { mnt, statsFile, child, exit } = await mountWithStats(
+        { 'd/f': 'lower data', 'd/g': 'g' },
+        [],
+        true,
       );
-      const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      await until(() => mountAt(mnt)?.fstype === 'fuse.unionmount', 'the mount');
 
       const f = join(mnt, 'd/f');
       expect(fs.statSync(f).size).toBe(10);
@@ -73,18 +83,7 @@ describe('mount --stats', () => {
   );
 
   it.skipIf(possible !== true)('--no-cache keeps no stats in the daemon', async () => {
-    const dir = testDir();
-    const lower = writeLayer(join(dir, 'lower'), { f: 'x' });
-    const mnt = join(dir, 'mnt');
-    const statsFile = join(dir, 'stats.txt');
-    fs.mkdirSync(mnt);
-    const child = spawn(
-      process.execPath,
-      [CLI, '--lower', lower, '--no-cache', '--stats', statsFile, mnt],
-      { stdio: 'ignore' },
-    );
-    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    await until(() => mountAt(mnt)?.fstype === 'fuse.unionmount', 'the mount');
+    const { mnt, statsFile, exit } = await mountWithStats({ f: 'x' }, ['--no-cache'], false);
     for (let i = 0; i < 3; i++) expect(fs.statSync(join(mnt, 'f')).size).toBe(1);
     expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
     expect(await exit).toBe(0);
@@ -94,20 +93,7 @@ describe('mount --stats', () => {
   });
 
   it.skipIf(possible !== true)('--no-passthrough: every write is a request', async () => {
-    const dir = testDir();
-    const lower = writeLayer(join(dir, 'lower'), { f: 'x' });
-    const upper = join(dir, 'upper');
-    const mnt = join(dir, 'mnt');
-    const statsFile = join(dir, 'stats.txt');
-    fs.mkdirSync(upper);
-    fs.mkdirSync(mnt);
-    const child = spawn(
-      process.execPath,
-      [CLI, '--lower', lower, '--upper', upper, '--no-passthrough', '--stats', statsFile, mnt],
-      { stdio: 'ignore' },
-    );
-    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    await until(() => mountAt(mnt)?.fstype === 'fuse.unionmount', 'the mount');
+    const { mnt, statsFile, exit } = await mountWithStats({ f: 'x' }, ['--no-passthrough'], true);
     fs.writeFileSync(join(mnt, 'new'), 'written');
     expect(fs.readFileSync(join(mnt, 'new'), 'utf8')).toBe('written');
     expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
