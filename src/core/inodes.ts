@@ -44,8 +44,7 @@ export class InodeNumbers {
 
   /** The number for an upper object: its origin's when it was copied up. */
   forUpper(stat: Stat, origin: Stat | undefined): number {
-    if (origin !== undefined) return this.of(origin);
-    return this.copiedUp.get(stat.ino) ?? this.of(stat);
+    return origin !== undefined ? this.of(origin) : this.forUpperReal(stat.dev, stat.ino);
   }
 
   /** The number for an upper object known to have no origin, from its real inode alone. */

@@ -107,10 +107,7 @@ export class OpenFiles {
       const { fd, passthrough } = this.handle(fh);
       this.handles.delete(fh);
       closeSync(fd); // close(2) on a local filesystem waits for no I/O: no threadpool hop
-      if (passthrough) {
-        this.stats().resume();
-        this.changed();
-      }
+      if (passthrough) this.stats().resume();
       resolve();
     });
   }

@@ -54,8 +54,10 @@ export class StatCache {
     this.changed();
   }
 
+  /** A file written unseen was closed: a stat read while it was open may be stale. */
   resume(): void {
     this.suspended--;
+    this.changed();
   }
 
   /** Something in the layers changed (or is about to): nothing cached holds any more. */

@@ -58,8 +58,12 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
     serve(op, (errno) => cb(errno), task);
   }
 
-  /** A change, answered with the attributes after it (libfuse asks for them next). They are
-   * read like any getattr; if that fails, the change is still answered as done. */
+  /** The attributes after a change (libfuse asks for them next), read like any getattr; none if
+   * that fails, and the change is still answered as done. */
+  const attributesAfter = (read: () => Promise<Attributes>): Promise<FuseStat | undefined> =>
+    read().then(toFuseStat, () => undefined);
+
+  /** A change, answered with the attributes after it. */
   function change(
     op: string,
     cb: Changed,
@@ -68,7 +72,7 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
   ): void {
     serve<FuseStat | undefined>(op, cb, async () => {
       await task();
-      return after().then(toFuseStat, () => undefined);
+      return attributesAfter(after);
     });
   }
   const attributesOf = (path: string) => () => overlay.getattr(rel(path));
@@ -102,8 +106,7 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
         (errno, created) => reply(errno, created?.fh, created?.after),
         async () => {
           const fh = await overlay.create(rel(path), flags, mode, who);
-          const after = await overlay.files.fgetattr(fh).then(toFuseStat, () => undefined);
-          return { fh, after };
+          return { fh, after: await attributesAfter(() => overlay.files.fgetattr(fh)) };
         },
       );
     },

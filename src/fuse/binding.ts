@@ -256,20 +256,23 @@ const handle = (fh: number | undefined): number => {
   if (!Number.isSafeInteger(fh) || (fh as number) < 0) throw new TypeError(`bad handle ${fh}`);
   return fh as number;
 };
+/** The attributes a change op answered with, if any, as the addon takes them. */
+const afterArray = (after: FuseStat | undefined): Float64Array | undefined =>
+  after === undefined ? undefined : statArray(after);
 /** open/create: the handle, the fd the channel may pass through (-1: none), and for create the
  * new file's attributes if the op gave them (see `changed`). */
 const opened = (b: FuseBinding, post: Post) =>
   reply(post, (errno: number, fh?: number, after?: FuseStat) => {
     if (errno !== 0) return post(errno);
     const passthrough = b.options.passthrough?.(handle(fh)) ?? -1;
-    post(0, handle(fh), passthrough, after === undefined ? undefined : statArray(after));
+    post(0, handle(fh), passthrough, afterArray(after));
   });
 /** A change: the attributes after it, if the op gave them, answer the getattr libfuse sends next
  * in the same request (one round trip to JS fewer). */
 const changed = (post: Post) =>
   reply(post, (errno: number, after?: FuseStat) => {
     if (errno !== 0) return post(errno);
-    post(0, after === undefined ? undefined : statArray(after));
+    post(0, afterArray(after));
   });
 /** read/write: a byte count between 0 and the request length, or a negative errno. */
 const count = (post: Post, len: number) => (errno: number, n?: number) => {
@@ -439,8 +442,9 @@ export class FuseBinding extends Fuse {
     for (const [name, adapter] of Object.entries(ADAPTERS)) {
       const op = native[`op_${name}`] as number;
       const signal = native[`fuse_native_signal_${name}`] as NativeFn;
+      const positive = POSITIVE.has(name);
       handlers[op] = (locals: Buffer, _op: number, ...args: unknown[]) =>
-        this.dispatch(name, adapter, signal, locals, args);
+        this.dispatch(name, positive, adapter, signal, locals, args);
     }
     return handlers;
   }
@@ -453,10 +457,16 @@ export class FuseBinding extends Fuse {
     if (cb) process.nextTick(cb, null);
   }
 
-  private dispatch(name: string, adapter: Adapter, signal: NativeFn, locals: Buffer, args: Args) {
+  private dispatch(
+    name: string,
+    positive: boolean,
+    adapter: Adapter,
+    signal: NativeFn,
+    locals: Buffer,
+    args: Args,
+  ) {
     this.locals = locals;
     let replied = false;
-    const positive = POSITIVE.has(name);
     const post: Post = (res, x, y, z) => {
       if (replied) return this.log(`${name}: reply called more than once; ignored`);
       replied = true;
