@@ -123,6 +123,7 @@ export async function serveUnion(
     ],
     log: hooks.log,
   });
+  if (hooks.stats) hooks.stats.answeredAhead = () => FuseBinding.answeredAhead();
   try {
     await binding.mount();
   } catch (err) {

@@ -183,6 +183,25 @@ export class Overlay {
     return entries;
   }
 
+  /**
+   * The attributes of the files listed after `path` in its directory, if that listing is kept: a
+   * walk (find, ls -l, rm -r, tar) asks for each of them next, and the binding answers those
+   * lookups from this batch without a round trip. Nothing is listed or looked up for it; a
+   * directory, and attributes the kernel must not keep (`volatile`), are left for the kernel to ask.
+   */
+  async attributesAhead(path: string, max: number): Promise<Map<string, Attributes>> {
+    const ahead = new Map<string, Attributes>();
+    if (path === '' || !this.lookup.caching) return ahead;
+    const listing = this.listings.get(parentOf(path), this.lookup.version) ?? [];
+    const at = listing.findIndex((entry) => entry.path === path);
+    const files = at < 0 ? [] : listing.slice(at + 1, at + 1 + max).filter((e) => !isDir(e));
+    const read = await Promise.all(files.map((e) => this.attributesOf(e).catch(() => undefined)));
+    read.forEach((attributes, i) => {
+      if (attributes && !attributes.volatile) ahead.set(nameOf(files[i]!.path), attributes);
+    });
+    return ahead;
+  }
+
   private async merge(path: string): Promise<Entry[]> {
     const dir = await this.entry(path);
     if (!isDir(dir)) throw fsError('ENOTDIR');

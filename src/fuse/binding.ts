@@ -25,6 +25,7 @@ interface NativeBinding {
   [name: string]: unknown;
   fuse_native_get_context?: NativeFn;
   fuse_native_thread_count: () => number;
+  fuse_native_ahead_hits: () => number;
   fuse_native_set_features: (thread: Buffer | null, features: number) => void;
   fuse_native_unmount: (mnt: string, thread: Buffer | null) => void;
   offsetof_fuse_thread_locals_t_ctx: number;
@@ -291,9 +292,17 @@ const ADAPTERS: Record<string, Adapter> = {
   },
   access: (o, a, post) => o.access(str(a[0]), num(a[1]), done(post)),
   statfs: (o, a, post) => o.statfs(str(a[0]), withValue(post, statfsArray)),
-  getattr: (o, a, post) => o.getattr(str(a[0]), withValue(post, statArray)),
+  getattr: (o, a, post) =>
+    o.getattr(
+      str(a[0]),
+      reply(post, (errno: number, stat?: FuseStat, ahead?: Map<string, FuseStat>) => {
+        if (errno !== 0) return post(errno);
+        const names = ahead === undefined ? [] : [...ahead.keys()];
+        post(0, statArray(stat), names, statArrays([...(ahead?.values() ?? [])]));
+      }),
+    ),
   fgetattr: (o, a, post) => o.fgetattr(maybe(a[0]), num(a[1]), withValue(post, statArray)),
-  flush: (o, a, post) => o.flush(maybe(a[0]), num(a[1]), done(post)),
+  flush: (o, a, post) => o.flush!(maybe(a[0]), num(a[1]), done(post)),
   fsync: (o, a, post) => o.fsync(maybe(a[0]), num(a[1]) !== 0, num(a[2]), done(post)),
   readdir: (o, a, post) => {
     // libfuse passes no path for a directory removed while open: list nothing.
@@ -416,6 +425,11 @@ export class FuseBinding extends Fuse {
     const at = native.offsetof_fuse_thread_locals_t_ctx;
     const [uid, gid, pid, umask] = [0, 4, 8, 12].map((d) => l.readUInt32LE(at + d));
     return { uid: uid!, gid: gid!, pid: pid! | 0, umask: umask! };
+  }
+
+  /** Lookups the addon answered from attributes sent ahead with a getattr (all mounts). */
+  static answeredAhead(): number {
+    return native.fuse_native_ahead_hits();
   }
 
   /** Live per-worker dispatch slots in the addon (flat under load: nothing leaks). */

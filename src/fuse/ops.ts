@@ -78,7 +78,14 @@ type MaybePath = string | null;
 export interface FuseOps {
   init?(done: Done): void;
   statfs(path: Path, reply: Reply<FuseStatfs>): void;
-  getattr(path: Path, reply: Reply<FuseStat>): void;
+  /**
+   * `ahead` (optional): the attributes of other names in the same directory, by name, that a walk
+   * will ask for next. The binding answers libfuse's lookups of them itself, until anything changes.
+   */
+  getattr(
+    path: Path,
+    reply: (errno: number, stat?: FuseStat, ahead?: Map<string, FuseStat>) => void,
+  ): void;
   fgetattr(path: MaybePath, fh: number, reply: Reply<FuseStat>): void;
   access(path: Path, mode: number, done: Done): void;
   readlink(path: Path, reply: Reply<string>): void;
@@ -104,7 +111,9 @@ export interface FuseOps {
     position: number,
     reply: Reply<number>,
   ): void;
-  flush(path: MaybePath, fh: number, done: Done): void;
+  /** Left out by the adapter: then the kernel sends no FLUSH at all (it stops after one ENOSYS),
+   * which spares every close() a round trip. */
+  flush?(path: MaybePath, fh: number, done: Done): void;
   fsync(path: MaybePath, datasync: boolean, fh: number, done: Done): void;
   release(path: MaybePath, fh: number, done: Done): void;
   truncate(path: Path, size: number, done: Changed): void;

@@ -52,6 +52,8 @@ export class MountStats {
 
   /** The core's caches, read at each report (set once the overlay exists). */
   caches: () => CacheCounters[] = () => [];
+  /** Lookups the binding answered from attributes sent ahead (no request reached the ops). */
+  answeredAhead: () => number = () => 0;
 
   /** One request answered after `us` microseconds, with a negative errno when it failed. */
   request(op: string, us: number, errno: number): void {
@@ -88,6 +90,7 @@ export class MountStats {
       ...this.caches().map(
         (c) => `${c.name}: ${c.hits} hits, ${c.misses} misses, ${c.size} entries`,
       ),
+      `attributes sent ahead: ${this.answeredAhead()} lookups answered in the binding`,
     ];
     return lines.join('\n') + '\n';
   }

@@ -43,7 +43,18 @@ const fstatFd = (fd: number): Promise<Stat> =>
     fstat(fd, { bigint: true }, (err, stat) => (err ? reject(err) : resolve(stat))),
   );
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fsConstants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, O_NOATIME } = fsConstants;
+const O_ACCMODE = 0o3;
+
+/** Opened with O_NOATIME where the daemon may set it (it owns the file, or has CAP_FOWNER). */
+function openLeavingAtime(path: Buffer, flags: number): number {
+  try {
+    return openSync(path, flags | O_NOATIME);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    return openSync(path, flags);
+  }
+}
 
 /** No such name: also when a parent is not a directory, or is a symlink (never crossed). */
 function isMissing(err: unknown): boolean {
@@ -90,6 +101,11 @@ export interface DiskLayerOptions {
 }
 
 export class DiskLayer implements ReadableLayer {
+  /**
+   * Whether reading this layer moves atime. Only the upper's does: overlayfs reads every real
+   * object with O_NOATIME and records access on the upper alone, so lower layers never change.
+   */
+  protected readonly recordsAccess: boolean = false;
   private readonly prefix: Buffer;
   private rootFd = -1;
   private readonly dirs: DirFds;
@@ -163,7 +179,7 @@ export class DiskLayer implements ReadableLayer {
   readdir(rel: string): Promise<DirEntry[]> {
     return now(() =>
       this.inDir(rel, (dir) => {
-        const fd = openSync(proc(dir), O_RDONLY | O_DIRECTORY);
+        const fd = this.openForReading(proc(dir), O_RDONLY | O_DIRECTORY);
         return finishing(
           () => closeSync(fd),
           () => native.readDirents(fd, this.absolute(rel)),
@@ -189,7 +205,14 @@ export class DiskLayer implements ReadableLayer {
   }
 
   open(rel: string, flags: number): Promise<number> {
-    return now(() => this.at(rel, (dir, name) => openSync(proc(dir, name), flags | O_NOFOLLOW)));
+    return now(() =>
+      this.at(rel, (dir, name) => this.openForReading(proc(dir, name), flags | O_NOFOLLOW)),
+    );
+  }
+
+  private openForReading(path: Buffer, flags: number): number {
+    const reading = (flags & O_ACCMODE) === O_RDONLY;
+    return reading && !this.recordsAccess ? openLeavingAtime(path, flags) : openSync(path, flags);
   }
 
   handle(rel: string): native.FileHandle | undefined {
@@ -220,6 +243,8 @@ function diskLayer(layer: ReadableLayer): DiskLayer {
 }
 
 export class WritableDiskLayer extends DiskLayer implements WritableLayer {
+  protected override readonly recordsAccess: boolean = true;
+
   create(rel: string, flags: number, mode: number): Promise<number> {
     return now(() =>
       this.at(rel, (dir, name) => openSync(proc(dir, name), flags | O_CREAT | O_NOFOLLOW, mode)),

@@ -5,6 +5,8 @@
  * step by step with kernel overlayfs: another name of a hard link, a copy-up below a lower
  * directory, a copy-up by open for writing, listings (kept by the kernel) after each change.
  */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { LayerSpec } from '../helpers/layers.js';
 import { cleanupMounts, mountingPossible } from '../helpers/mounts.js';
@@ -14,9 +16,13 @@ const lower: LayerSpec = {
   'dir/sub/deep/f': 'F\n',
   'dir/sub/g': 'G\n',
   'linked/x': 'X\n',
+  'walk/a': 'A\n',
+  'walk/b': 'B\n',
+  'walk/c': 'C\n',
+  'walk/d': 'D\n',
   file: 'lower\n',
 };
-const upper: LayerSpec = { u: 'u\n' };
+const upper: LayerSpec = { u: 'u\n', 'walk/x': 'X\n', 'walk/y': 'Y\n' };
 
 const sequences: Record<string, Op[]> = {
   'a new hard link raises nlink on the first name': [
@@ -85,6 +91,21 @@ const sequences: Record<string, Op[]> = {
     ['listdir', 'sub2'],
     ['listdir', 'dir'],
   ],
+  // After a listing, a getattr of one name sends the files listed after it ahead to the binding
+  // (attributesAhead), which then answers the kernel's questions about them itself.
+  'attributes sent ahead follow changes': [
+    ['listdir', 'walk'],
+    ['stat', 'walk/a'],
+    ['chmod', 'walk/c', 0o600],
+    ['drop_caches'],
+    ['stat', 'walk/c'],
+    ['listdir', 'walk'],
+    ['stat', 'walk/a'],
+    ['rename', 'walk', 'walk2'],
+    ['mkdir', 'walk'],
+    ['stat', 'walk/d'],
+    ['stat', 'walk2/d'],
+  ],
   'names created, removed and renamed are seen at once': [
     ['stat', 'later'],
     ['write', 'later', 'now\n'],
@@ -112,6 +133,32 @@ describe('kernel caches stay exact', () => {
       const results = onBoth(pair, ops);
       expect(results.union).toEqual(results.kernel);
     });
+  }
+
+  // x and y are in the upper, whose names a merged listing gives first, in the upper's order: a
+  // read of the first sends the second's attributes ahead, and a read of the second (which moves
+  // its atime) must drop them. Without passthrough every read is a request; with it, reads never
+  // reach the daemon, which keeps nothing sent ahead while such a file is open. Reads of the lower
+  // leave atime alone, as in overlayfs.
+  for (const passthrough of [true, false]) {
+    it.skipIf(possible !== true)(
+      `attributes sent ahead follow reads${passthrough ? '' : ', without passthrough'}`,
+      async () => {
+        const pair = await mountPair({ lowers: [lower], upper, passthrough });
+        const [first, second] = fs.readdirSync(join(pair.union.upper, 'walk'));
+        const ops: Op[] = [
+          ['utime', `walk/${first}`, 1e9, 2e9],
+          ['utime', `walk/${second}`, 1e9, 2e9],
+          ['listdir', 'walk'],
+          ['atime_moves_on_read', `walk/${first}`],
+          ['atime_moves_on_read', `walk/${second}`],
+          ['atime_moves_on_read', 'walk/a'],
+        ];
+        const kernel = values(runOps(pair.kernel.root, ops));
+        expect(kernel.slice(3)).toEqual([true, true, false]);
+        expect(values(runOps(pair.union.root, ops))).toEqual(kernel);
+      },
+    );
   }
 
   it.skipIf(possible !== true)('opening a lower file for writing moves its ctime', async () => {

@@ -30,6 +30,8 @@ export interface Sides {
   upper?: LayerSpec;
   prepare?: (dirs: { lowers: string[]; upper: string }) => void;
   allowOther?: boolean;
+  /** unionmount's `passthrough` option (on by default where the kernel has it). */
+  passthrough?: boolean;
 }
 
 export interface Side {
@@ -78,7 +80,12 @@ export async function mountPair(spec: Sides): Promise<Pair> {
   const kernel = layersIn(join(base, 'kernel'), spec);
   kernelOverlay({ ...kernel, mountpoint: kernel.root, extra: 'redirect_dir=on' });
   const ours = layersIn(join(base, 'union'), spec);
-  const options = { ...ours, mountpoint: ours.root, allowOther: spec.allowOther ?? false };
+  const options = {
+    ...ours,
+    mountpoint: ours.root,
+    allowOther: spec.allowOther ?? false,
+    passthrough: spec.passthrough,
+  };
   let mounted = await union(options);
   return {
     kernel,

@@ -98,6 +98,19 @@ def inodes():
     return [["", root.st_ino, root.st_dev, root.st_ino]] + sorted(found)
 
 
+def atime_moves_on_read(rel):
+    before = os.lstat(p(rel)).st_atime_ns
+    open(p(rel), "rb").read()
+    return os.lstat(p(rel)).st_atime_ns != before
+
+
+def drop_caches():
+    """The kernel forgets unused names and inodes: its next stat asks the filesystem again."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("2")
+
+
 def utime_now(rel):
     os.utime(p(rel), None)
 
@@ -139,6 +152,8 @@ OPS = {
     "chown": lambda rel, uid, gid: os.lchown(p(rel), uid, gid),
     "utime": lambda rel, a, m: os.utime(p(rel), ns=(a, m)),
     "utime_now": utime_now,
+    "atime_moves_on_read": atime_moves_on_read,
+    "drop_caches": drop_caches,
     "mknod": lambda rel, mode, major=0, minor=0: os.mknod(p(rel), mode, os.makedev(major, minor)),
     "mkfifo": lambda rel, mode=0o644: os.mkfifo(p(rel), mode),
     "bind": bind,

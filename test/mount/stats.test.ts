@@ -82,6 +82,22 @@ describe('mount --stats', () => {
     },
   );
 
+  it.skipIf(possible !== true)('a walk after a listing is answered ahead', async () => {
+    const files = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`d/f${i}`, 'x']));
+    const { mnt, statsFile, exit } = await mountWithStats(files, [], true);
+    // In the listing's order, as find does (readdirSync sorts: opendir does not).
+    const dir = fs.opendirSync(join(mnt, 'd'));
+    for (let e = dir.readSync(); e; e = dir.readSync())
+      expect(fs.lstatSync(join(mnt, 'd', e.name)).size).toBe(1);
+    dir.closeSync();
+    expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+    expect(await exit).toBe(0);
+    const report = fs.readFileSync(statsFile, 'utf8');
+    // The first name's getattr sends the other 59 ahead: few getattrs reach the ops.
+    expect(report).toMatch(/^getattr +[1-5] /m);
+    expect(report).toMatch(/^attributes sent ahead: 5\d lookups/m);
+  });
+
   it.skipIf(possible !== true)('--no-cache keeps no stats in the daemon', async () => {
     const { mnt, statsFile, exit } = await mountWithStats({ f: 'x' }, ['--no-cache'], false);
     for (let i = 0; i < 3; i++) expect(fs.statSync(join(mnt, 'f')).size).toBe(1);
