@@ -5,8 +5,12 @@
  */
 import type { Entry } from './entry.js';
 
-/** About 390 bytes an entry: the kept listings stay under 8 MiB together. */
-const MAX_ENTRIES = 10_000;
+/**
+ * About 390 bytes an entry: the kept listings stay under 10 MiB together. A walk's lookups are
+ * answered ahead only from a kept listing (Overlay.attributesAhead), so a second pass over 20,000
+ * files still finds each directory's.
+ */
+const MAX_ENTRIES = 25_000;
 
 export class Listings {
   private readonly listings = new Map<string, { version: number; entries: Entry[] }>();
