@@ -106,6 +106,26 @@ const sequences: Record<string, Op[]> = {
     ['stat', 'walk/d'],
     ['stat', 'walk2/d'],
   ],
+  // The kernel takes attributes from listings (READDIRPLUS): those that can change without a
+  // request on their name (hard links, lower directories) are not kept, and names forgotten after
+  // a listing are looked up again.
+  'listed attributes stay exact': [
+    ['link', 'u', 'dir/u3'],
+    ['listdir', ''],
+    ['listdir', 'dir'],
+    ['append', 'dir/u3', 'more\n'],
+    ['stat', 'u'],
+    ['unlink', 'dir/u3'],
+    ['stat', 'u'],
+    ['chmod', 'dir/sub/g', 0o600],
+    ['stat', 'dir/sub'],
+    ['listdir', 'dir/sub'],
+    ['drop_caches'],
+    ['stat', 'dir/sub/g'],
+    ['listdir', 'dir/sub'],
+    ['stat', 'dir/sub/deep'],
+    ['read', 'dir/sub/deep/f'],
+  ],
   'names created, removed and renamed are seen at once': [
     ['stat', 'later'],
     ['write', 'later', 'now\n'],

@@ -40,6 +40,19 @@ async function mountWithStats(spec: Record<string, string>, flags: string[], wit
   return { mnt, statsFile, child, exit };
 }
 
+/** The files below `dir`, found as `find -type f` finds them: from listings alone. */
+function listFiles(dir: string): string[] {
+  const handle = fs.opendirSync(dir);
+  const files: string[] = [];
+  for (let e = handle.readSync(); e; e = handle.readSync()) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) files.push(...listFiles(path));
+    else files.push(path);
+  }
+  handle.closeSync();
+  return files;
+}
+
 describe('mount --stats', () => {
   const possible = mountingPossible();
   afterEach(cleanupMounts);
@@ -97,6 +110,24 @@ describe('mount --stats', () => {
     // The first name's getattr sends the other 59 ahead: few getattrs reach the ops.
     expect(report).toMatch(/^getattr +[1-5] /m);
     expect(report).toMatch(/^attributes sent ahead: 5\d lookups/m);
+  });
+
+  it.skipIf(possible !== true)('a walk after a listing asks nothing (READDIRPLUS)', async () => {
+    const layer = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`d/e/f${i}`, 'x']));
+    const { mnt, statsFile, child, exit } = await mountWithStats(layer, [], true);
+    const report = async (): Promise<string[]> => {
+      child.kill('SIGUSR1');
+      await until(() => fs.existsSync(statsFile), 'the stats file');
+      const text = fs.readFileSync(statsFile, 'utf8');
+      fs.rmSync(statsFile);
+      return [/^getattr +\d+/m, /^attributes sent ahead: \d+/m].map((re) => re.exec(text)![0]);
+    };
+    const files = listFiles(mnt); // as find -type f: the listings' types, no stat
+    const listed = await report();
+    for (const file of files) fs.lstatSync(file);
+    expect(await report()).toEqual(listed);
+    expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+    expect(await exit).toBe(0);
   });
 
   it.skipIf(possible !== true)('--no-cache keeps no stats in the daemon', async () => {
