@@ -184,17 +184,20 @@ export class Overlay {
   }
 
   /**
-   * The attributes of the files listed after `path` in its directory, if that listing is kept: a
-   * walk (find, ls -l, rm -r, tar) asks for each of them next, and the binding answers those
-   * lookups from this batch without a round trip. Nothing is listed or looked up for it; a
-   * directory, and attributes the kernel must not keep (`volatile`), are left for the kernel to ask.
+   * The attributes of the files listed after the file `path` in its directory, if that listing
+   * is kept: a walk (find, ls -l, rm -r, tar) or the binding's READDIRPLUS asks for each of them
+   * next, and the binding answers those from this batch without a round trip. Nothing is listed
+   * or looked up for it; directories, and attributes the kernel must not keep (`volatile`), are
+   * left for the kernel to ask.
    */
   async attributesAhead(path: string, max: number): Promise<Map<string, Attributes>> {
     const ahead = new Map<string, Attributes>();
     if (path === '' || !this.lookup.caching) return ahead;
     const listing = this.listings.get(parentOf(path), this.lookup.version) ?? [];
     const at = listing.findIndex((entry) => entry.path === path);
-    const files = at < 0 ? [] : listing.slice(at + 1, at + 1 + max).filter((e) => !isDir(e));
+    // Asked for a directory: the files after it were sent with the file before it, if any.
+    if (at < 0 || isDir(listing[at]!)) return ahead;
+    const files = listing.slice(at + 1, at + 1 + max).filter((e) => !isDir(e));
     const read = await Promise.all(files.map((e) => this.attributesOf(e).catch(() => undefined)));
     read.forEach((attributes, i) => {
       if (attributes && !attributes.volatile) ahead.set(nameOf(files[i]!.path), attributes);
