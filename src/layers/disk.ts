@@ -179,7 +179,7 @@ export class DiskLayer implements ReadableLayer {
   readdir(rel: string): Promise<DirEntry[]> {
     return now(() =>
       this.inDir(rel, (dir) => {
-        const fd = this.openForReading(proc(dir), O_RDONLY | O_DIRECTORY);
+        const fd = this.openInLayer(proc(dir), O_RDONLY | O_DIRECTORY);
         return finishing(
           () => closeSync(fd),
           () => native.readDirents(fd, this.absolute(rel)),
@@ -206,11 +206,12 @@ export class DiskLayer implements ReadableLayer {
 
   open(rel: string, flags: number): Promise<number> {
     return now(() =>
-      this.at(rel, (dir, name) => this.openForReading(proc(dir, name), flags | O_NOFOLLOW)),
+      this.at(rel, (dir, name) => this.openInLayer(proc(dir, name), flags | O_NOFOLLOW)),
     );
   }
 
-  private openForReading(path: Buffer, flags: number): number {
+  /** Opens an object of this layer; reading one below the upper leaves its atime alone. */
+  private openInLayer(path: Buffer, flags: number): number {
     const reading = (flags & O_ACCMODE) === O_RDONLY;
     return reading && !this.recordsAccess ? openLeavingAtime(path, flags) : openSync(path, flags);
   }
