@@ -95,7 +95,9 @@ export async function serveUnion(
       ephemeral: config.ephemeral,
       allow_other: config.allowOther,
       default_permissions: defaultPermissions,
-      cache: config.cache ? 'names, attributes, listings with attributes (readdirplus), file data (auto_cache), daemon lookups' : 'none',
+      cache: config.cache
+        ? 'names, attributes, listings with attributes (readdirplus), file data (auto_cache), daemon lookups'
+        : 'none',
       attr_timeout: timeout,
       entry_timeout: timeout,
       ...overlay.settings(),
