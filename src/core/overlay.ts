@@ -9,7 +9,7 @@
  */
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import type { DirEntry, ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
-import { RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
+import { O_ACCMODE, RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
 import { CopyUp, type CopyUpEvent } from './copy-up.js';
 import { type Entry, hasLower, hasOtherNames, isDir, top, typeOf, upperOf } from './entry.js';
 import { FsError, fsError } from './errors.js';
@@ -23,7 +23,6 @@ import { isWithin, join, nameOf, parentOf } from './paths.js';
 import type { WorkDir } from './workdir.js';
 
 const { O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, S_IFMT, S_IFDIR, S_IFREG, S_IFLNK } = fsConstants;
-const O_ACCMODE = 0o3;
 const X_OK = 1;
 const MAX_MISSING_XATTRS = 10_000;
 const S_ISGID = 0o2000;

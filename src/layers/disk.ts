@@ -44,7 +44,6 @@ const fstatFd = (fd: number): Promise<Stat> =>
   );
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, O_NOATIME } = fsConstants;
-const O_ACCMODE = 0o3;
 
 /** Opened with O_NOATIME where the daemon may set it (it owns the file, or has CAP_FOWNER). */
 function openLeavingAtime(path: Buffer, flags: number): number {
@@ -212,7 +211,7 @@ export class DiskLayer implements ReadableLayer {
 
   /** Opens an object of this layer; reading one below the upper leaves its atime alone. */
   private openInLayer(path: Buffer, flags: number): number {
-    const reading = (flags & O_ACCMODE) === O_RDONLY;
+    const reading = (flags & native.O_ACCMODE) === O_RDONLY;
     return reading && !this.recordsAccess ? openLeavingAtime(path, flags) : openSync(path, flags);
   }
 

@@ -59,6 +59,8 @@ export const RENAME_EXCHANGE = 2;
 export const RENAME_WHITEOUT = 4;
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
+/** open(2)'s access-mode bits (Node's fs.constants has no O_ACCMODE). */
+export const O_ACCMODE = 0o3;
 
 const errnoNames = new Map<number, string>(
   Object.entries(osConstants.errno).map(([name, value]) => [value, name]),
