@@ -115,6 +115,7 @@ export async function serveUnion(
     autoCache: config.cache,
     cacheListings: config.cache,
     passthrough: overlay.files.passthrough ? (fh) => overlay.files.passthroughFd(fh) : undefined,
+    readFd: (fh) => overlay.files.readFd(fh),
     entryTimeout: timeout,
     negativeTimeout: timeout,
     // libfuse mounts nodev,nosuid; as kernel overlayfs, root's mounts serve devices and set-id
@@ -125,7 +126,7 @@ export async function serveUnion(
     ],
     log: hooks.log,
   });
-  if (hooks.stats) hooks.stats.answeredAhead = () => FuseBinding.answeredAhead();
+  if (hooks.stats) hooks.stats.answeredInBinding = () => FuseBinding.answered();
   try {
     await binding.mount();
   } catch (err) {

@@ -54,6 +54,13 @@ export class OpenFiles {
     return handle?.passthrough ? handle.fd : undefined;
   }
 
+  /** The fd of a handle not passed through, for the binding to read itself if it was opened
+   * read-only with O_NOATIME (a lower file): such reads change nothing cached here. */
+  readFd(fh: number): number | undefined {
+    const handle = this.handles.get(fh);
+    return handle && !handle.passthrough ? handle.fd : undefined;
+  }
+
   private changed(): void {
     this.stats().changed();
   }

@@ -26,6 +26,7 @@ interface NativeBinding {
   fuse_native_get_context?: NativeFn;
   fuse_native_thread_count: () => number;
   fuse_native_ahead_hits: () => number;
+  fuse_native_read_hits: () => number;
   fuse_native_set_features: (thread: Buffer | null, features: number) => void;
   fuse_native_unmount: (mnt: string, thread: Buffer | null) => void;
   offsetof_fuse_thread_locals_t_ctx: number;
@@ -69,6 +70,12 @@ const STAT_FIELDS = 16;
 const MAX_OPTIONS = 1023;
 
 /** Not in ops.ts (optional in the patch): fallocate(2) on an open file. */
+/** Requests the addon answered without the ops, counted since it loaded. */
+export interface AnsweredInBinding {
+  lookups: number;
+  reads: number;
+}
+
 export interface FallocateOp {
   fallocate?(
     path: string | null,
@@ -96,6 +103,9 @@ export interface MountOptions {
   /** After an open or create: the real fd the kernel may then read and write itself, with no
    * request (FUSE passthrough: Linux 6.9+ and root), or undefined for I/O through the ops. */
   passthrough?: (fh: number) => number | undefined;
+  /** After an open: a real fd the binding may read itself, with no round trip to the ops, if it
+   * was opened read-only with O_NOATIME (it checks): reading such a file changes nothing. */
+  readFd?: (fh: number) => number | undefined;
   fsname?: string;
   subtype?: string;
   debug?: boolean;
@@ -260,13 +270,20 @@ const handle = (fh: number | undefined): number => {
 /** The attributes a change op answered with, if any, as the addon takes them. */
 const afterArray = (after: FuseStat | undefined): Float64Array | undefined =>
   after === undefined ? undefined : statArray(after);
-/** open/create: the handle, the fd the channel may pass through (-1: none), and for create the
- * new file's attributes if the op gave them (see `changed`). */
-const opened = (b: FuseBinding, post: Post) =>
+/** create: the handle, the fd the channel may pass through (-1: none), and the new file's
+ * attributes if the op gave them (see `changed`). */
+const created = (b: FuseBinding, post: Post) =>
   reply(post, (errno: number, fh?: number, after?: FuseStat) => {
     if (errno !== 0) return post(errno);
     const passthrough = b.options.passthrough?.(handle(fh)) ?? -1;
     post(0, handle(fh), passthrough, afterArray(after));
+  });
+/** open: the handle, the fd the channel may pass through (-1: none), the fd it may read (-1). */
+const opened = (b: FuseBinding, post: Post) =>
+  reply(post, (errno: number, fh?: number) => {
+    if (errno !== 0) return post(errno);
+    const passthrough = b.options.passthrough?.(handle(fh)) ?? -1;
+    post(0, handle(fh), passthrough, b.options.readFd?.(handle(fh)) ?? -1);
   });
 /** A change: the attributes after it, if the op gave them, answer the getattr libfuse sends next
  * in the same request (one round trip to JS fewer). */
@@ -379,7 +396,7 @@ const ADAPTERS: Record<string, Adapter> = {
   releasedir: (o, a, post) =>
     o.releasedir ? o.releasedir(maybe(a[0]), num(a[1]), done(post)) : post(0),
   // Native order is (path, mode, flags); ops.ts has (path, flags, mode).
-  create: (o, a, post, b) => o.create(str(a[0]), num(a[2]), num(a[1]), opened(b, post)),
+  create: (o, a, post, b) => o.create(str(a[0]), num(a[2]), num(a[1]), created(b, post)),
   unlink: (o, a, post) => o.unlink(str(a[0]), done(post)),
   rename: (o, a, post) => o.rename(str(a[0]), str(a[1]), done(post)),
   link: (o, a, post) => o.link(str(a[0]), str(a[1]), changed(post)),
@@ -427,9 +444,10 @@ export class FuseBinding extends Fuse {
     return { uid: uid!, gid: gid!, pid: pid! | 0, umask: umask! };
   }
 
-  /** Lookups the addon answered from attributes sent ahead with a getattr (all mounts). */
-  static answeredAhead(): number {
-    return native.fuse_native_ahead_hits();
+  /** Requests the addon answered itself (all mounts): lookups from attributes sent ahead with a
+   * getattr, and reads of files opened for reading only (`readFd`). */
+  static answered(): AnsweredInBinding {
+    return { lookups: native.fuse_native_ahead_hits(), reads: native.fuse_native_read_hits() };
   }
 
   /** Live per-worker dispatch slots in the addon (flat under load: nothing leaks). */

@@ -5,6 +5,7 @@
  * percentile is exact to within 19 %.
  */
 import type { UnionEvent } from '../core/overlay.js';
+import type { AnsweredInBinding } from './binding.js';
 
 const BUCKETS_PER_OCTAVE = 4;
 const BUCKETS = 40 * BUCKETS_PER_OCTAVE; // up to 2^40 µs
@@ -52,8 +53,8 @@ export class MountStats {
 
   /** The core's caches, read at each report (set once the overlay exists). */
   caches: () => CacheCounters[] = () => [];
-  /** Lookups the binding answered from attributes sent ahead (no request reached the ops). */
-  answeredAhead: () => number = () => 0;
+  /** Requests the binding answered itself (none reached the ops). */
+  answeredInBinding: () => AnsweredInBinding = () => ({ lookups: 0, reads: 0 });
 
   /** One request answered after `us` microseconds, with a negative errno when it failed. */
   request(op: string, us: number, errno: number): void {
@@ -75,6 +76,7 @@ export class MountStats {
     const rows = [...this.ops].sort(([, a], [, b]) => b.totalUs - a.totalUs);
     const fmt = (us: number): string =>
       us < 1000 ? `${Math.round(us)}µs` : `${(us / 1000).toFixed(1)}ms`;
+    const answered = this.answeredInBinding();
     const lines = [
       `unionmount stats after ${seconds.toFixed(1)} s`,
       `${'op'.padEnd(12)}${'count'.padStart(10)}${'errors'.padStart(8)}${'total'.padStart(10)}` +
@@ -90,7 +92,8 @@ export class MountStats {
       ...this.caches().map(
         (c) => `${c.name}: ${c.hits} hits, ${c.misses} misses, ${c.size} entries`,
       ),
-      `attributes sent ahead: ${this.answeredAhead()} lookups answered in the binding`,
+      `attributes sent ahead: ${answered.lookups} lookups answered in the binding`,
+      `reads answered in the binding: ${answered.reads}`,
     ];
     return lines.join('\n') + '\n';
   }

@@ -130,6 +130,27 @@ describe('mount --stats', () => {
     expect(await exit).toBe(0);
   });
 
+  it.skipIf(possible !== true)(
+    'reads of lower files are answered in the binding; reads that move atime are not',
+    async () => {
+      const data = Buffer.alloc(3 << 20, 'lower file ');
+      const { mnt, statsFile, exit } = await mountWithStats(
+        { big: data.toString(), small: 'x' },
+        ['--no-passthrough'],
+        true,
+      );
+      expect(fs.readFileSync(join(mnt, 'big')).equals(data)).toBe(true);
+      fs.writeFileSync(join(mnt, 'new'), 'upper'); // an upper file: reading it records access
+      spawnSync('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches']);
+      expect(fs.readFileSync(join(mnt, 'new'), 'utf8')).toBe('upper');
+      expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+      expect(await exit).toBe(0);
+      const report = fs.readFileSync(statsFile, 'utf8');
+      expect(report).toMatch(/^read +[1-9]\d* /m);
+      expect(report).toMatch(/^reads answered in the binding: [1-9]\d*$/m);
+    },
+  );
+
   it.skipIf(possible !== true)('--no-cache keeps no stats in the daemon', async () => {
     const { mnt, statsFile, exit } = await mountWithStats({ f: 'x' }, ['--no-cache'], false);
     for (let i = 0; i < 3; i++) expect(fs.statSync(join(mnt, 'f')).size).toBe(1);
