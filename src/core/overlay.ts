@@ -552,22 +552,26 @@ export class Overlay {
       if (isDir(entry)) await upper.removeTree(entry.path);
       else await upper.unlink(entry.path);
     } else {
-      const work = this.work!.layer;
-      const tmp = this.work!.tempName();
-      this.format.makeWhiteout(work, tmp);
-      if (!inUpper) {
-        upper.rename(tmp, entry.path, 0, work);
-      } else if (isDir(entry)) {
-        // Swap the whiteout in for the directory in one step, then drop the old directory.
-        upper.rename(tmp, entry.path, RENAME_EXCHANGE, work);
-        await work.removeTree(tmp); // only whiteouts can be left in it
-      } else {
-        upper.rename(tmp, entry.path, 0, work);
-      }
+      await this.whiteOut(upper, entry, inUpper);
       this.emit({ type: 'whiteout', path: entry.path });
     }
     this.lookup.forgetOne(entry.path);
     this.emit({ type: 'delete', path: entry.path });
+  }
+
+  /**
+   * A whiteout at the entry's name. With nothing of the name in the upper, one mknod makes it;
+   * else it is made in the work directory and swapped in, so the lower object never shows.
+   */
+  private async whiteOut(upper: WritableLayer, entry: Entry, inUpper: boolean): Promise<void> {
+    if (!inUpper) return this.format.makeWhiteout(upper, entry.path);
+    const work = this.work!.layer;
+    const tmp = this.work!.tempName();
+    this.format.makeWhiteout(work, tmp);
+    if (!isDir(entry)) return upper.rename(tmp, entry.path, 0, work);
+    // Swap the whiteout in for the directory in one step, then drop the old directory.
+    upper.rename(tmp, entry.path, RENAME_EXCHANGE, work);
+    await work.removeTree(tmp); // only whiteouts can be left in it
   }
 
   private async checkRename(
