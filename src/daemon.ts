@@ -72,6 +72,7 @@ export async function serveUnion(
   overlay.lookup.caching = config.cache;
   // The kernel reads and writes open files of the upper itself: registering them needs root.
   overlay.files.passthrough = config.cache && config.passthrough && process.geteuid?.() === 0;
+  overlay.files.lendsReads = process.geteuid?.() === 0; // O_NOATIME on every lower file
   if (hooks.stats) recordStats(overlay, hooks.stats, hooks.onEvent);
 
   if (config.force) await clearStaleMount(config.mountpoint);
@@ -115,7 +116,7 @@ export async function serveUnion(
     autoCache: config.cache,
     cacheListings: config.cache,
     passthrough: overlay.files.passthrough ? (fh) => overlay.files.passthroughFd(fh) : undefined,
-    readFd: (fh) => overlay.files.readFd(fh),
+    lend: (fh) => overlay.files.lend(fh),
     entryTimeout: timeout,
     negativeTimeout: timeout,
     // libfuse mounts nodev,nosuid; as kernel overlayfs, root's mounts serve devices and set-id

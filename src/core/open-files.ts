@@ -17,12 +17,17 @@ const fsyncFd = promisify(fsync);
 const fdatasyncFd = promisify(fdatasync);
 const ftruncateFd = promisify(ftruncate);
 
+/** The bit of a handle the binding may own (see `lend`); the addon tests it. */
+export const LENDABLE_HANDLE = 2 ** 52;
+
 interface Handle {
   fd: number;
   /** Inode number shown through the mount: kept even after the file is unlinked. */
   ino: number;
   /** The kernel may read and write `fd` itself, unseen (FUSE passthrough). */
   passthrough: boolean;
+  /** A lower file opened read-only, which the binding may take over (`lend`). */
+  lendable: boolean;
 }
 
 export class OpenFiles {
@@ -34,17 +39,21 @@ export class OpenFiles {
    * Never a lower file: a copy-up while it is open would leave the kernel's inode tied to it, and
    * the kernel maps a passed-through file's mmap onto its backing file, writable or not. */
   passthrough = false;
+  /** Lower files opened read-only may be lent to the binding: set where the layers open them with
+   * O_NOATIME (as root), so reading them changes nothing cached here. */
+  lendsReads = false;
 
   /** The stats that anything moving a file's attributes (size, times) makes stale. */
   constructor(private readonly stats: () => StatCache) {}
 
   /** Registers an open fd; returns its handle number. A file passed through has its size and
    * times changed unseen, so no stat is cached until it is released. */
-  track(fd: number, ino: number, inUpper: boolean): number {
-    const fh = this.nextHandle++;
+  track(fd: number, ino: number, inUpper: boolean, readOnly = false): number {
+    const lendable = this.lendsReads && readOnly && !inUpper;
+    const fh = (lendable ? LENDABLE_HANDLE : 0) + this.nextHandle++;
     const passthrough = this.passthrough && inUpper;
     if (passthrough) this.stats().suspend();
-    this.handles.set(fh, { fd, ino, passthrough });
+    this.handles.set(fh, { fd, ino, passthrough, lendable });
     return fh;
   }
 
@@ -54,11 +63,13 @@ export class OpenFiles {
     return handle?.passthrough ? handle.fd : undefined;
   }
 
-  /** The fd of a handle not passed through, for the binding to read itself if it was opened
-   * read-only with O_NOATIME (a lower file): such reads change nothing cached here. */
-  readFd(fh: number): number | undefined {
+  /** Hands a lendable handle, with its fd, to the binding, which then answers its reads, fstat,
+   * fsync and release itself (no request reaches the ops). Undefined: it stays here. */
+  lend(fh: number): { fd: number; ino: number } | undefined {
     const handle = this.handles.get(fh);
-    return handle && !handle.passthrough ? handle.fd : undefined;
+    if (!handle?.lendable) return undefined;
+    this.handles.delete(fh);
+    return { fd: handle.fd, ino: handle.ino };
   }
 
   private changed(): void {

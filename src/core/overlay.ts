@@ -299,7 +299,7 @@ export class Overlay {
     }
     const { layer, rel } = top(entry);
     const fd = await layer.open(rel, flags & ~(O_CREAT | O_EXCL));
-    return this.files.track(this.touched(fd), entry.ino, layer === this.upper); // O_TRUNC
+    return this.files.track(this.touched(fd), entry.ino, layer === this.upper, !writing); // O_TRUNC
   }
 
   // ---- namespace changes ----------------------------------------------------------------------

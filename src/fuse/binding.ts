@@ -103,9 +103,10 @@ export interface MountOptions {
   /** After an open or create: the real fd the kernel may then read and write itself, with no
    * request (FUSE passthrough: Linux 6.9+ and root), or undefined for I/O through the ops. */
   passthrough?: (fh: number) => number | undefined;
-  /** After an open: a real fd the binding may read itself, with no round trip to the ops, if it
-   * was opened read-only with O_NOATIME (it checks): reading such a file changes nothing. */
-  readFd?: (fh: number) => number | undefined;
+  /** After an open: the handle's fd and inode number if the binding may own the handle (its
+   * number has bit 2^52 set): the addon then answers its reads, fstat, fsync and release itself,
+   * and closes the fd. Only for files that reading changes in no way the ops track. */
+  lend?: (fh: number) => { fd: number; ino: number } | undefined;
   fsname?: string;
   subtype?: string;
   debug?: boolean;
@@ -232,7 +233,7 @@ function describe(v: unknown): string {
 
 /** Sends the reply to the worker: an errno (or a byte count, for the ops in POSITIVE) and up to
  * three values. */
-type Post = (res: unknown, x?: unknown, y?: unknown, z?: unknown) => void;
+type Post = (res: unknown, ...values: unknown[]) => void;
 /** The ops whose successful answer is a byte count. */
 const POSITIVE = new Set(['read', 'write', 'getxattr', 'listxattr']);
 type Args = readonly unknown[];
@@ -278,12 +279,14 @@ const created = (b: FuseBinding, post: Post) =>
     const passthrough = b.options.passthrough?.(handle(fh)) ?? -1;
     post(0, handle(fh), passthrough, afterArray(after));
   });
-/** open: the handle, the fd the channel may pass through (-1: none), the fd it may read (-1). */
+/** open: the handle, the fd the channel may pass through (-1: none), and a lent handle's fd
+ * (-1: none) and inode number. */
 const opened = (b: FuseBinding, post: Post) =>
   reply(post, (errno: number, fh?: number) => {
     if (errno !== 0) return post(errno);
     const passthrough = b.options.passthrough?.(handle(fh)) ?? -1;
-    post(0, handle(fh), passthrough, b.options.readFd?.(handle(fh)) ?? -1);
+    const lent = b.options.lend?.(handle(fh));
+    post(0, handle(fh), passthrough, lent?.fd ?? -1, lent?.ino ?? 0);
   });
 /** A change: the attributes after it, if the op gave them, answer the getattr libfuse sends next
  * in the same request (one round trip to JS fewer). */
@@ -445,7 +448,7 @@ export class FuseBinding extends Fuse {
   }
 
   /** Requests the addon answered itself (all mounts): lookups from attributes sent ahead with a
-   * getattr, and reads of files opened for reading only (`readFd`). */
+   * getattr, and reads of lent handles (`lend`). */
   static answered(): AnsweredInBinding {
     return { lookups: native.fuse_native_ahead_hits(), reads: native.fuse_native_read_hits() };
   }
@@ -499,7 +502,7 @@ export class FuseBinding extends Fuse {
   ) {
     this.locals = locals;
     let replied = false;
-    const post: Post = (res, x, y, z) => {
+    const post: Post = (res, ...values) => {
       if (replied) return this.log(`${name}: reply called more than once; ignored`);
       replied = true;
       const ok = typeof res === 'number' && Number.isInteger(res) && res >= -4095;
@@ -507,7 +510,7 @@ export class FuseBinding extends Fuse {
         this.log(`${name}: bad reply ${describe(res)}; answering EIO`);
         return process.nextTick(signal, locals, -EIO);
       }
-      process.nextTick(signal, locals, res, x, y, z);
+      process.nextTick(signal, locals, res, ...values);
     };
     const fail = (how: string, err: unknown): void => {
       this.log(`${name}: op ${how}: ${describe(err)}`);
