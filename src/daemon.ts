@@ -115,7 +115,7 @@ export async function serveUnion(
     attrTimeout: timeout,
     autoCache: config.cache,
     cacheListings: config.cache,
-    passthrough: overlay.files.passthrough ? (fh) => overlay.files.passthroughFd(fh) : undefined,
+    passthrough: overlay.files.passthrough ? (fh) => overlay.files.passedThrough(fh) : undefined,
     lend: (fh) => overlay.files.lend(fh),
     entryTimeout: timeout,
     negativeTimeout: timeout,

@@ -57,10 +57,11 @@ export class OpenFiles {
     return fh;
   }
 
-  /** The fd the kernel may read and write directly, if this handle may be passed through. */
-  passthroughFd(fh: number): number | undefined {
+  /** The fd the kernel may read and write directly, with the file's inode number, if this
+   * handle may be passed through. */
+  passedThrough(fh: number): { fd: number; ino: number } | undefined {
     const handle = this.handles.get(fh);
-    return handle?.passthrough ? handle.fd : undefined;
+    return handle?.passthrough ? { fd: handle.fd, ino: handle.ino } : undefined;
   }
 
   /** Hands a lendable handle, with its fd, to the binding, which then answers its reads, fstat,

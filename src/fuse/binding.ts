@@ -25,9 +25,8 @@ interface NativeBinding {
   [name: string]: unknown;
   fuse_native_get_context?: NativeFn;
   fuse_native_thread_count: () => number;
-  fuse_native_ahead_hits: () => number;
-  fuse_native_read_hits: () => number;
-  fuse_native_set_features: (thread: Buffer | null, features: number) => void;
+  fuse_native_answered: () => [number, number, number];
+  fuse_native_set_features: (thread: Buffer | null, features: number, attrTimeout: number) => void;
   fuse_native_unmount: (mnt: string, thread: Buffer | null) => void;
   offsetof_fuse_thread_locals_t_ctx: number;
 }
@@ -74,6 +73,14 @@ const MAX_OPTIONS = 1023;
 export interface AnsweredInBinding {
   lookups: number;
   reads: number;
+  /** getattr, setattr and security.capability of files passed through */
+  attributes: number;
+}
+
+/** An open file handed to the addon: its real fd and the inode number the ops show for it. */
+export interface HandedFile {
+  fd: number;
+  ino: number;
 }
 
 export interface FallocateOp {
@@ -101,12 +108,14 @@ export interface MountOptions {
    * writer: each change through it drops the directory's listing). */
   cacheListings?: boolean;
   /** After an open or create: the real fd the kernel may then read and write itself, with no
-   * request (FUSE passthrough: Linux 6.9+ and root), or undefined for I/O through the ops. */
-  passthrough?: (fh: number) => number | undefined;
+   * request (FUSE passthrough: Linux 6.9+ and root), and the inode number the ops show for it; or
+   * undefined for I/O through the ops. While such a file is open, the addon also answers its
+   * getattr, its mode, owner and times changes and its security.capability from the fd. */
+  passthrough?: (fh: number) => HandedFile | undefined;
   /** After an open: the handle's fd and inode number if the binding may own the handle (its
    * number has bit 2^52 set): the addon then answers its reads, fstat, fsync and release itself,
    * and closes the fd. Only for files that reading changes in no way the ops track. */
-  lend?: (fh: number) => { fd: number; ino: number } | undefined;
+  lend?: (fh: number) => HandedFile | undefined;
   fsname?: string;
   subtype?: string;
   debug?: boolean;
@@ -271,22 +280,22 @@ const handle = (fh: number | undefined): number => {
 /** The attributes a change op answered with, if any, as the addon takes them. */
 const afterArray = (after: FuseStat | undefined): Float64Array | undefined =>
   after === undefined ? undefined : statArray(after);
-/** create: the handle, the fd the channel may pass through (-1: none), and the new file's
- * attributes if the op gave them (see `changed`). */
+/** create: the handle, the fd the channel may pass through (-1: none), the new file's
+ * attributes if the op gave them (see `changed`), and its inode number. */
 const created = (b: FuseBinding, post: Post) =>
   reply(post, (errno: number, fh?: number, after?: FuseStat) => {
     if (errno !== 0) return post(errno);
-    const passthrough = b.options.passthrough?.(handle(fh)) ?? -1;
-    post(0, handle(fh), passthrough, afterArray(after));
+    const passed = b.options.passthrough?.(handle(fh));
+    post(0, handle(fh), passed?.fd ?? -1, afterArray(after), passed?.ino ?? 0);
   });
-/** open: the handle, the fd the channel may pass through (-1: none), and a lent handle's fd
- * (-1: none) and inode number. */
+/** open: the handle, the fd the channel may pass through (-1: none), a lent handle's fd (-1:
+ * none), and the inode number of either. */
 const opened = (b: FuseBinding, post: Post) =>
   reply(post, (errno: number, fh?: number) => {
     if (errno !== 0) return post(errno);
-    const passthrough = b.options.passthrough?.(handle(fh)) ?? -1;
+    const passed = b.options.passthrough?.(handle(fh));
     const lent = b.options.lend?.(handle(fh));
-    post(0, handle(fh), passthrough, lent?.fd ?? -1, lent?.ino ?? 0);
+    post(0, handle(fh), passed?.fd ?? -1, lent?.fd ?? -1, (passed ?? lent)?.ino ?? 0);
   });
 /** A change: the attributes after it, if the op gave them, answer the getattr libfuse sends next
  * in the same request (one round trip to JS fewer). */
@@ -450,7 +459,8 @@ export class FuseBinding extends Fuse {
   /** Requests the addon answered itself (all mounts): lookups from attributes sent ahead with a
    * getattr, and reads of lent handles (`lend`). */
   static answered(): AnsweredInBinding {
-    return { lookups: native.fuse_native_ahead_hits(), reads: native.fuse_native_read_hits() };
+    const [lookups, reads, attributes] = native.fuse_native_answered();
+    return { lookups, reads, attributes };
   }
 
   /** Live per-worker dispatch slots in the addon (flat under load: nothing leaks). */
@@ -465,7 +475,7 @@ export class FuseBinding extends Fuse {
       FEATURE_BIG_REQUESTS |
       (this.options.cacheListings ? FEATURE_CACHE : 0) |
       (this.options.passthrough !== undefined ? FEATURE_PASSTHROUGH : 0);
-    native.fuse_native_set_features(this._thread, features);
+    native.fuse_native_set_features(this._thread, features, this.options.attrTimeout ?? 1);
     const s = '-o' + mountOptions(this.options).join(',');
     if (s.length > MAX_OPTIONS) throw new Error(`mount options longer than ${MAX_OPTIONS} bytes`);
     return s;

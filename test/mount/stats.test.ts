@@ -151,6 +151,33 @@ describe('mount --stats', () => {
     },
   );
 
+  it.skipIf(possible !== true)(
+    "an open file's attributes are answered in the binding (passthrough), exactly",
+    async () => {
+      const { mnt, statsFile, exit } = await mountWithStats({ keep: 'x' }, [], true);
+      const file = join(mnt, 'new');
+      const fd = fs.openSync(file, 'w', 0o600);
+      fs.writeSync(fd, 'data'); // the kernel writes it (passthrough) after asking security.capability
+      fs.fchmodSync(fd, 0o640);
+      fs.fchownSync(fd, 1234, 5678);
+      fs.futimesSync(fd, 1_000_000, 2_000_000);
+      const open = fs.fstatSync(fd);
+      fs.closeSync(fd);
+      const closed = fs.statSync(file);
+      expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+      expect(await exit).toBe(0);
+      for (const st of [open, closed]) {
+        expect([st.mode & 0o7777, st.uid, st.gid, st.size, st.mtimeMs]).toEqual([
+          0o640, 1234, 5678, 4, 2_000_000_000,
+        ]);
+      }
+      expect(closed.ino).toBe(open.ino);
+      const report = fs.readFileSync(statsFile, 'utf8');
+      expect(report).not.toMatch(/^(chmod|chown|utimens|getxattr) /m);
+      expect(report).toMatch(/^open files' attributes answered in the binding: [1-9]\d*$/m);
+    },
+  );
+
   it.skipIf(possible !== true)('--no-cache keeps no stats in the daemon', async () => {
     const { mnt, statsFile, exit } = await mountWithStats({ f: 'x' }, ['--no-cache'], false);
     for (let i = 0; i < 3; i++) expect(fs.statSync(join(mnt, 'f')).size).toBe(1);
