@@ -18,7 +18,7 @@ const fdatasyncFd = promisify(fdatasync);
 const ftruncateFd = promisify(ftruncate);
 
 /** The bit of a handle the binding may own (see `lend`); the addon tests it. */
-export const LENDABLE_HANDLE = 2 ** 52;
+const LENDABLE_HANDLE = 2 ** 52;
 
 interface Handle {
   fd: number;

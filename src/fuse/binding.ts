@@ -68,7 +68,6 @@ const STAT_FIELDS = 16;
 /** libfuse copies the -o string into a 1024-byte buffer (fuse-native.c). */
 const MAX_OPTIONS = 1023;
 
-/** Not in ops.ts (optional in the patch): fallocate(2) on an open file. */
 /** Requests the addon answered without the ops, counted since it loaded. */
 export interface AnsweredInBinding {
   lookups: number;
@@ -83,6 +82,7 @@ export interface HandedFile {
   ino: number;
 }
 
+/** Not in ops.ts (optional in the patch): fallocate(2) on an open file. */
 export interface FallocateOp {
   fallocate?(
     path: string | null,
@@ -240,8 +240,8 @@ function describe(v: unknown): string {
   }
 }
 
-/** Sends the reply to the worker: an errno (or a byte count, for the ops in POSITIVE) and up to
- * three values. */
+/** Sends the reply to the worker: an errno (or a byte count, for the ops in POSITIVE) and the
+ * values the op's signal takes. */
 type Post = (res: unknown, ...values: unknown[]) => void;
 /** The ops whose successful answer is a byte count. */
 const POSITIVE = new Set(['read', 'write', 'getxattr', 'listxattr']);
@@ -457,7 +457,7 @@ export class FuseBinding extends Fuse {
   }
 
   /** Requests the addon answered itself (all mounts): lookups from attributes sent ahead with a
-   * getattr, and reads of lent handles (`lend`). */
+   * getattr, reads of lent handles (`lend`), attribute requests of files passed through. */
   static answered(): AnsweredInBinding {
     const [lookups, reads, attributes] = native.fuse_native_answered();
     return { lookups, reads, attributes };
