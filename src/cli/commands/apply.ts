@@ -3,10 +3,6 @@ import { Command } from 'commander';
 import { directory } from '../../config.js';
 import { isWithin } from '../../core/paths.js';
 import { UnionmountError } from '../../errors.js';
-import { applySteps, describeStep, planApply } from '../../tools/apply.js';
-import { refuseIfMounted } from '../../tools/live.js';
-import { conflicts, readManifest } from '../../tools/sandbox.js';
-import { display } from '../../tools/stack.js';
 import type { CliIO } from '../io.js';
 
 interface ApplyFlags {
@@ -25,6 +21,8 @@ export function applyCommand(io: CliIO): Command {
     .option('--dry-run', 'print the plan, change nothing')
     .option('--only <paths...>', 'apply only these paths (and what is below them)')
     .action(async (targetArg: string, flags: ApplyFlags) => {
+      const { refuseIfMounted } = await import('../../tools/live.js');
+      const { applySteps, describeStep, planApply } = await import('../../tools/apply.js');
       const upper = await directory(flags.upper, 'upper layer');
       const target = await directory(targetArg, 'target');
       refuseIfMounted(upper, 'applying it');
@@ -49,6 +47,8 @@ export async function refuseConflicts(
   selected: (rel: string) => boolean,
   io: CliIO,
 ): Promise<void> {
+  const { conflicts, readManifest } = await import('../../tools/sandbox.js');
+  const { display } = await import('../../tools/stack.js');
   const manifest = await readManifest(upper);
   if (manifest === undefined) {
     io.err(

@@ -1,8 +1,6 @@
 /** `unionmount commit --lower a:b --upper c NEWLAYER` and `--squash OUT`. */
 import { Command } from 'commander';
 import { UnionmountError } from '../../errors.js';
-import { commit, squash } from '../../tools/commit.js';
-import { resolveLayers } from '../../tools/stack.js';
 import type { CliIO } from '../io.js';
 import { withProgress } from '../progress.js';
 
@@ -27,6 +25,8 @@ export function commitCommand(io: CliIO): Command {
     .action(async (newLayer: string | undefined, flags: CommitFlags) => {
       if (newLayer === undefined && flags.squash === undefined)
         throw new UnionmountError('commit: give NEWLAYER, --squash OUT, or both', 2);
+      const { resolveLayers } = await import('../../tools/stack.js');
+      const { commit, squash } = await import('../../tools/commit.js');
       const { lowers, upper } = await resolveLayers(flags.lower, flags.upper);
       if (newLayer !== undefined) {
         if (upper === undefined)

@@ -1,8 +1,7 @@
 /** `unionmount df --lower a:b [--upper c ...]`: space per layer, docker system df style. */
 import { Command } from 'commander';
 import { directory } from '../../config.js';
-import { df, type DiskUsage } from '../../tools/df.js';
-import { resolveLayers } from '../../tools/stack.js';
+import type { DiskUsage } from '../../tools/df.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
 
@@ -13,6 +12,8 @@ export function dfCommand(io: CliIO): Command {
     .option('--upper <dir>', 'an upper layer over these lowers (repeat for several)', collect, [])
     .option('--json', 'print the usage as JSON (sizes in bytes)')
     .action(async (flags: { lower: string; upper: string[]; json?: boolean }) => {
+      const { resolveLayers } = await import('../../tools/stack.js');
+      const { df } = await import('../../tools/df.js');
       const { lowers } = await resolveLayers(flags.lower, undefined);
       const uppers: string[] = [];
       for (const upper of flags.upper) uppers.push(await directory(upper, 'upper layer'));

@@ -1,7 +1,6 @@
 /** `unionmount discard --upper c [--work w]`: empty the container layer. */
 import { Command } from 'commander';
 import { directory } from '../../config.js';
-import { discard } from '../../tools/discard.js';
 import type { CliIO } from '../io.js';
 
 export function discardCommand(io: CliIO): Command {
@@ -13,6 +12,7 @@ export function discardCommand(io: CliIO): Command {
       const upper = await directory(flags.upper, 'upper layer');
       const work =
         flags.work === undefined ? undefined : await directory(flags.work, 'work directory');
+      const { discard } = await import('../../tools/discard.js');
       const { objects, bytes } = await discard(upper, work);
       io.out(`discarded ${objects} objects (${bytes} bytes of files) from ${flags.upper}\n`);
     });

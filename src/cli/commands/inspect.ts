@@ -4,9 +4,7 @@ import { Command } from 'commander';
 import { UnionmountError } from '../../errors.js';
 import { OPTIONS_XATTR } from '../../fuse/adapter.js';
 import { getxattr } from '../../layers/native.js';
-import { inspect, type Inspection } from '../../tools/inspect.js';
-import { liveMountAt } from '../../tools/live.js';
-import { openStack, resolveLayers } from '../../tools/stack.js';
+import type { Inspection } from '../../tools/inspect.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
 
@@ -30,6 +28,8 @@ export function inspectCommand(io: CliIO): Command {
       if (flags.mount !== undefined) return io.out(mountOptions(flags.mount, flags.json));
       if (first === undefined) throw new UnionmountError('inspect: give a PATH (see --help)', 2);
       const { lowers, upper, path } = await layersFor(first, second, flags);
+      const { inspect } = await import('../../tools/inspect.js');
+      const { openStack } = await import('../../tools/stack.js');
       const result = await inspect(openStack(lowers, upper), path);
       io.out(flags.json ? JSON.stringify(result, null, 2) + '\n' : render(result));
     });
@@ -43,8 +43,10 @@ async function layersFor(
   if (second === undefined) {
     if (flags.lower === undefined)
       throw new UnionmountError('inspect: give --lower (and --upper), or a MOUNTPOINT and PATH', 2);
+    const { resolveLayers } = await import('../../tools/stack.js');
     return { ...(await resolveLayers(flags.lower, flags.upper)), path: first };
   }
+  const { liveMountAt } = await import('../../tools/live.js');
   const live = liveMountAt(first);
   if (live === undefined)
     throw new UnionmountError(`mountpoint ${first}: no unionmount or overlay mount there`, 2);

@@ -4,9 +4,8 @@ import { basename, dirname } from 'node:path';
 import { Command } from 'commander';
 import { ExitStatus, UnionmountError } from '../../errors.js';
 import { WritableDiskLayer } from '../../layers/disk.js';
-import { buildDirectory, TreeWriter } from '../../tools/copy.js';
-import { layerObject, layersReport, pickLayer, type LayersReport } from '../../tools/layers.js';
-import { openStack, resolveLayers, type Stack, walkLayer } from '../../tools/stack.js';
+import type { LayersReport } from '../../tools/layers.js';
+import type { Stack } from '../../tools/stack.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
 
@@ -22,6 +21,7 @@ const withLayers = (command: Command): Command =>
     .option('--upper <dir>', 'the upper layer');
 
 async function stackOf(flags: { lower: string; upper?: string }): Promise<Stack> {
+  const { openStack, resolveLayers } = await import('../../tools/stack.js');
   const { lowers, upper } = await resolveLayers(flags.lower, flags.upper);
   return openStack(lowers, upper);
 }
@@ -32,6 +32,7 @@ export function catCommand(io: CliIO): Command {
     .argument('<path>', 'the path in the union, e.g. /etc/app.conf')
     .requiredOption('--layer <n>', 'upper, or N for the Nth lower (top first)')
     .action(async (path: string, flags: LayerFlags) => {
+      const { layerObject, pickLayer } = await import('../../tools/layers.js');
       const stack = await stackOf(flags);
       const layer = pickLayer(stack, flags.layer);
       const { rel, stat } = await layerObject(stack, layer, path);
@@ -55,6 +56,9 @@ export function extractCommand(io: CliIO): Command {
     .argument('<dest>', 'where to put it (must not exist)')
     .requiredOption('--layer <n>', 'upper, or N for the Nth lower (top first)')
     .action(async (path: string, dest: string, flags: LayerFlags) => {
+      const { layerObject, pickLayer } = await import('../../tools/layers.js');
+      const { buildDirectory, TreeWriter } = await import('../../tools/copy.js');
+      const { walkLayer } = await import('../../tools/stack.js');
       const stack = await stackOf(flags);
       const layer = pickLayer(stack, flags.layer);
       const { rel, stat } = await layerObject(stack, layer, path);
@@ -100,6 +104,8 @@ export function layersCommand(io: CliIO): Command {
     .option('--lowest-efficiency <share>', 'with --ci: the lowest efficiency allowed (0..1)', '0.9')
     .option('--highest-wasted-bytes <bytes>', 'with --ci: the most wasted bytes allowed')
     .action(async (flags: LayersFlags) => {
+      const { resolveLayers } = await import('../../tools/stack.js');
+      const { layersReport } = await import('../../tools/layers.js');
       const { lowers, upper } = await resolveLayers(flags.lower, flags.upper);
       const report = await layersReport(lowers, upper);
       io.out(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));

@@ -1,7 +1,6 @@
 /** `unionmount lesson [NAME]`: list the hands-on lessons, or run one in a temporary directory. */
 import { Command } from 'commander';
 import { UnionmountError } from '../../errors.js';
-import { LESSONS, runLesson } from '../../lessons/index.js';
 import type { CliIO } from '../io.js';
 import { table } from '../table.js';
 
@@ -11,6 +10,7 @@ export function lessonCommand(io: CliIO, colour = process.stdout.isTTY === true)
     .argument('[name]', 'the lesson to run')
     .option('--keep', "keep the lesson's layers afterwards, to explore them")
     .action(async (name: string | undefined, flags: { keep?: boolean }) => {
+      const { LESSONS, runLesson } = await import('../../lessons/index.js');
       if (name === undefined) {
         const rows = LESSONS.map((lesson) => [lesson.name, lesson.title]);
         io.out(`${table(['LESSON', 'WHAT IT SHOWS'], rows)}\n`);

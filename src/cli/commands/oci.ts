@@ -1,8 +1,6 @@
 /** `unionmount import IMAGE DIR` and `unionmount export --upper c [--lower a:b] LAYER.tar`. */
 import { Command } from 'commander';
 import { UnionmountError } from '../../errors.js';
-import { exportLayer, importImage } from '../../tools/oci.js';
-import { resolveLayers } from '../../tools/stack.js';
 import type { CliIO } from '../io.js';
 import { withProgress } from '../progress.js';
 
@@ -15,6 +13,7 @@ export function importCommand(io: CliIO): Command {
     .argument('<dir>', 'where the layer directories go (must not exist, or be empty)')
     .addHelpText('after', '\nPrints the --lower string that mounts the image (top layer first).\n')
     .action(async (image: string, dir: string) => {
+      const { importImage } = await import('../../tools/oci.js');
       const imported = await withProgress('import', (update) =>
         importImage(image, dir, { onProgress: update }),
       );
@@ -31,6 +30,8 @@ export function exportCommand(io: CliIO): Command {
     .option('--lower <dirs>', 'its lower layers, top first: decide which whiteouts mean something')
     .option('--mtime <time>', 'one mtime for every entry (ISO date or seconds since the epoch)')
     .action(async (out: string, flags: { upper: string; lower?: string; mtime?: string }) => {
+      const { resolveLayers } = await import('../../tools/stack.js');
+      const { exportLayer } = await import('../../tools/oci.js');
       const { lowers, upper } = await resolveLayers(flags.lower, flags.upper);
       const mtime = flags.mtime === undefined ? undefined : parseTime(flags.mtime);
       const layer = await withProgress('export', (update) =>

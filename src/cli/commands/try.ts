@@ -2,16 +2,7 @@
 import { createInterface } from 'node:readline';
 import { Command, Option } from 'commander';
 import { directory } from '../../config.js';
-import { applySteps, planApply } from '../../tools/apply.js';
-import { pruneManifest, readManifest, writeManifest } from '../../tools/sandbox.js';
-import {
-  createSandbox,
-  removeSandbox,
-  runInNamespace,
-  runInside,
-  sizedChanges,
-  type SizedChange,
-} from '../../tools/try.js';
+import type { SizedChange } from '../../tools/try.js';
 import { ExitStatus } from '../../errors.js';
 import type { CliIO } from '../io.js';
 import { refuseConflicts } from './apply.js';
@@ -36,6 +27,8 @@ export function tryCommand(io: CliIO): Command {
       '\nExample:\n  unionmount try --dir project -- sh -c "make && make install"\n',
     )
     .action(async (argv: string[], flags: TryFlags) => {
+      const { createSandbox, removeSandbox, runInNamespace, runInside, sizedChanges } =
+        await import('../../tools/try.js');
       if (flags.inside !== undefined)
         return runInside(JSON.parse(flags.inside) as Parameters<typeof runInside>[0], argv);
       const dir = await directory(flags.dir ?? '.', 'directory');
@@ -47,12 +40,14 @@ export function tryCommand(io: CliIO): Command {
         await removeSandbox(sandbox);
         throw err;
       }
+      const { pruneManifest, readManifest, writeManifest } = await import('../../tools/sandbox.js');
       const manifest = (await readManifest(sandbox.upper))!;
       await writeManifest(sandbox.upper, await pruneManifest(manifest, sandbox.upper));
       const changes = await sizedChanges(dir, sandbox.upper);
       io.out(formatChanges(changes));
       if (changes.length > 0 && (await confirm(io))) {
         try {
+          const { applySteps, planApply } = await import('../../tools/apply.js');
           await refuseConflicts(sandbox.upper, dir, () => true, io);
           await applySteps(sandbox.upper, dir, await planApply(sandbox.upper, dir));
         } catch (err) {
