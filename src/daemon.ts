@@ -79,13 +79,17 @@ export async function serveUnion(
   const defaultPermissions = config.allowOther || process.geteuid?.() !== 0;
   // Names, attributes and file data may be cached: every change goes through the mount, and the
   // kernel learns of each. Where it would not, the attributes are marked volatile and never cached
-  // (another name of a hard link, which libfuse 2 makes its own kernel inode; a directory a copy-up
-  // below will change), and the binding drops them after a LINK or an OPEN that copies up.
+  // (another name of a hard link, which libfuse 2 makes its own kernel inode), or the binding
+  // drops them: after a LINK or an OPEN that copies up, and for the directories a copy-up changes.
   // auto_cache keeps a file's pages across opens while its mtime and size are unchanged (checked
   // at each open, so a write through another name of a hard link drops them).
   const timeout = config.cache ? CACHE_SECONDS : 0;
   const ops = createOps(overlay, {
     context: () => binding.context(),
+    directories: {
+      directoriesChanged: (paths) => binding.directoriesChanged(paths),
+      directoryMoved: (from, to) => binding.directoryMoved(from, to),
+    },
     log: hooks.log,
     stats: hooks.stats,
     options: () => ({

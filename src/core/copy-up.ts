@@ -28,6 +28,8 @@ export interface CopyUpEvent {
 
 export class CopyUp {
   onCopyUp?: (event: CopyUpEvent) => void;
+  /** The directories each copy-up changed (Overlay.onDirectoriesChanged). */
+  onDirectoriesChanged?: (paths: string[]) => void;
 
   constructor(
     private readonly upper: WritableLayer,
@@ -53,17 +55,22 @@ export class CopyUp {
     const source = top(entry);
     const stat = await source.layer.lstat(source.rel);
     if (stat === undefined) throw new Error(`copy-up: ${entry.path} vanished from its layer`);
+    const parent = parentOf(entry.path);
+    const parentStat = await this.upper.lstat(parent);
     const tmp = this.work.tempName();
     try {
       await this.build(source.layer, source.rel, stat, tmp, truncate);
       const hasOrigin = this.recordOrigin(source.layer, source.rel, tmp);
       await this.copyAttributes(source.layer, source.rel, stat, tmp);
-      if (hasOrigin) this.format.markImpure(this.upper, parentOf(entry.path));
+      if (hasOrigin) this.format.markImpure(this.upper, parent);
       this.upper.rename(tmp, entry.path, RENAME_NOREPLACE, this.work.layer);
     } catch (err) {
       await removeQuietly(this.work.layer, tmp, typeOf(stat));
       throw err;
     }
+    // The parent's times stay as they were (kernel ovl_copy_up_one: "best effort").
+    if (parentStat !== undefined) this.restoreTimes(parent, parentStat);
+    this.onDirectoriesChanged?.(isDir(entry) ? [parent, entry.path] : [parent]);
     const copied = await this.upper.lstat(entry.path);
     if (copied !== undefined) this.inodes.rememberCopyUp(copied, entry.ino);
     const updated: Entry = {
@@ -102,6 +109,14 @@ export class CopyUp {
     const handle = layer.handle(rel);
     if (handle !== undefined) this.format.setOrigin(this.work.layer, tmp, handle);
     return handle !== undefined;
+  }
+
+  private restoreTimes(rel: string, stat: Stat): void {
+    try {
+      this.upper.utimens(rel, timespec(stat.atimeNs), timespec(stat.mtimeNs));
+    } catch {
+      // Best effort, as in the kernel: the copy-up itself is done.
+    }
   }
 
   private async copyAttributes(

@@ -88,6 +88,13 @@ export class Overlay {
   readonly files = new OpenFiles(() => this.lookup.stats);
   readonly inodes = new InodeNumbers();
   onEvent?: (event: UnionEvent) => void;
+  /**
+   * Directories whose attributes a copy-up changed, with no request on them: each one it created
+   * in the upper (ctime; a merged directory's link count) and the one it renamed a copy into
+   * (ctime). Called before the request that copied up is answered, so a cache of attributes (the
+   * kernel's) can drop them.
+   */
+  onDirectoriesChanged?: (paths: string[]) => void;
 
   private readonly upper: WritableLayer | undefined;
   private readonly work: WorkDir | undefined;
@@ -131,6 +138,7 @@ export class Overlay {
         this.privileged,
       );
       this.copyUps.onCopyUp = (e) => this.emit({ type: 'copy-up', ...e });
+      this.copyUps.onDirectoriesChanged = (paths) => this.onDirectoriesChanged?.(paths);
     }
   }
 
@@ -234,8 +242,8 @@ export class Overlay {
     if (stat === undefined) throw fsError('ENOENT', entry.path);
     // A merged directory reports one link, as the kernel does: its real count means nothing here.
     const nlink = isDir(entry) && entry.stack.length > 1 ? 1 : Number(stat.nlink);
-    const copyUpPending = this.upper !== undefined && upperOf(entry, this.upper) === undefined;
-    const volatile = isDir(entry) ? copyUpPending : hasOtherNames(entry.type, nlink);
+    // A directory's changes by copy-up are announced (onDirectoriesChanged); another name's are not.
+    const volatile = !isDir(entry) && hasOtherNames(entry.type, nlink);
     return { stat, ino: entry.ino, nlink, volatile };
   }
 

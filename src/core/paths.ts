@@ -26,6 +26,11 @@ export function fromFusePath(path: string): string {
   return rel;
 }
 
+/** Core paths ('a/b', '' for the root) to FUSE paths ('/a/b', '/'). */
+export function toFusePath(rel: string): string {
+  return `/${rel}`;
+}
+
 /** True when `rel` is `dir` itself or lies below it. */
 export function isWithin(rel: string, dir: string): boolean {
   return dir === '' || rel === dir || rel.startsWith(dir + '/');

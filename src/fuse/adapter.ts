@@ -5,7 +5,7 @@
  */
 import type { Attributes, Caller, Overlay } from '../core/overlay.js';
 import { errnoOf } from '../core/errors.js';
-import { fromFusePath, parentOf } from '../core/paths.js';
+import { fromFusePath, parentOf, toFusePath } from '../core/paths.js';
 import type { FallocateOp } from './binding.js';
 import type {
   CallerContext,
@@ -32,6 +32,16 @@ export interface AdapterOptions {
   stats?: MountStats;
   /** The mount's effective options, served as the xattr OPTIONS_XATTR of the mount's root. */
   options?: () => Record<string, unknown>;
+  /** Where the kernel's cached directory attributes are kept exact (FuseBinding). */
+  directories?: DirectoryAttributes;
+}
+
+/** Told, before the request is answered, what changes directories behind the kernel's back. */
+export interface DirectoryAttributes {
+  /** Directories a copy-up changed (FUSE paths). */
+  directoriesChanged(paths: string[]): void;
+  /** A rename of `from` to `to`, or an rmdir (`to` null). */
+  directoryMoved(from: string, to: string | null): void;
 }
 
 /** Read by `unionmount inspect --mount`; a virtual xattr, never stored and never listed. */
@@ -40,6 +50,10 @@ export const OPTIONS_XATTR = 'user.unionmount.options';
 export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & FallocateOp {
   const log =
     options.log ?? ((message: string) => process.stderr.write(`unionmount: ${message}\n`));
+  const { directories } = options;
+  if (directories) {
+    overlay.onDirectoriesChanged = (paths) => directories.directoriesChanged(paths.map(toFusePath));
+  }
 
   function toErrno(err: unknown, op: string): number {
     const errno = errnoOf(err);
@@ -151,9 +165,17 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
     },
     link: (target, path, cb) =>
       change('link', cb, () => overlay.link(rel(target), rel(path)), attributesOf(path)),
-    rmdir: (path, cb) => done('rmdir', cb, () => overlay.rmdir(rel(path))),
+    rmdir: (path, cb) =>
+      done('rmdir', cb, async () => {
+        await overlay.rmdir(rel(path));
+        directories?.directoryMoved(path, null);
+      }),
     unlink: (path, cb) => done('unlink', cb, () => overlay.unlink(rel(path))),
-    rename: (src, dest, cb) => done('rename', cb, () => overlay.rename(rel(src), rel(dest))),
+    rename: (src, dest, cb) =>
+      done('rename', cb, async () => {
+        await overlay.rename(rel(src), rel(dest));
+        directories?.directoryMoved(src, dest);
+      }),
     chmod: (path, mode, cb) =>
       change('chmod', cb, () => overlay.chmod(rel(path), mode), attributesOf(path)),
     chown: (path, uid, gid, cb) =>

@@ -25,8 +25,10 @@ interface NativeBinding {
   [name: string]: unknown;
   fuse_native_get_context?: NativeFn;
   fuse_native_thread_count: () => number;
-  fuse_native_answered: () => [number, number, number];
+  fuse_native_answered: () => [number, number, number, number];
   fuse_native_set_features: (thread: Buffer | null, features: number, attrTimeout: number) => void;
+  fuse_native_dirs_changed: (thread: Buffer, paths: string[]) => void;
+  fuse_native_dirs_moved: (thread: Buffer, from: string, to: string | null) => void;
   fuse_native_unmount: (mnt: string, thread: Buffer | null) => void;
   offsetof_fuse_thread_locals_t_ctx: number;
 }
@@ -74,6 +76,8 @@ export interface AnsweredInBinding {
   reads: number;
   /** getattr, setattr and security.capability of files passed through */
   attributes: number;
+  /** lookups of names a directory made through the mount does not hold */
+  absent: number;
 }
 
 /** An open file handed to the addon: its real fd and the inode number the ops show for it. */
@@ -459,8 +463,22 @@ export class FuseBinding extends Fuse {
   /** Requests the addon answered itself (all mounts): lookups from attributes sent ahead with a
    * getattr, reads of lent handles (`lend`), attribute requests of files passed through. */
   static answered(): AnsweredInBinding {
-    const [lookups, reads, attributes] = native.fuse_native_answered();
-    return { lookups, reads, attributes };
+    const [lookups, reads, attributes, absent] = native.fuse_native_answered();
+    return { lookups, reads, attributes, absent };
+  }
+
+  /**
+   * Directories whose attributes changed with no request on them (a copy-up: FUSE paths): the
+   * kernel drops what it keeps of them before this returns. Call it before answering the request.
+   */
+  directoriesChanged(paths: string[]): void {
+    if (this._thread !== null) native.fuse_native_dirs_changed(this._thread, paths);
+  }
+
+  /** A rename (`to`) or an rmdir (`to` null) of the FUSE path `from`, before it is answered: what
+   * the addon knows of directories at and below it moves along. */
+  directoryMoved(from: string, to: string | null): void {
+    if (this._thread !== null) native.fuse_native_dirs_moved(this._thread, from, to);
   }
 
   /** Live per-worker dispatch slots in the addon (flat under load: nothing leaks). */

@@ -54,7 +54,12 @@ export class MountStats {
   /** The core's caches, read at each report (set once the overlay exists). */
   caches: () => CacheCounters[] = () => [];
   /** Requests the binding answered itself (none reached the ops). */
-  answeredInBinding: () => AnsweredInBinding = () => ({ lookups: 0, reads: 0, attributes: 0 });
+  answeredInBinding: () => AnsweredInBinding = () => ({
+    lookups: 0,
+    reads: 0,
+    attributes: 0,
+    absent: 0,
+  });
 
   /** One request answered after `us` microseconds, with a negative errno when it failed. */
   request(op: string, us: number, errno: number): void {
@@ -95,6 +100,7 @@ export class MountStats {
       `attributes sent ahead: ${answered.lookups} lookups answered in the binding`,
       `reads answered in the binding: ${answered.reads}`,
       `open files' attributes answered in the binding: ${answered.attributes}`,
+      `lookups in new directories answered in the binding: ${answered.absent}`,
     ];
     return lines.join('\n') + '\n';
   }

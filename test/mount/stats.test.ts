@@ -112,6 +112,22 @@ describe('mount --stats', () => {
     expect(report).toMatch(/^attributes sent ahead: 5\d lookups/m);
   });
 
+  it.skipIf(possible !== true)(
+    'lookups in a new directory are answered in the binding',
+    async () => {
+      const { mnt, statsFile, exit } = await mountWithStats({ 'd/f': 'x' }, [], true);
+      fs.mkdirSync(join(mnt, 'new'));
+      for (let i = 0; i < 20; i++) fs.writeFileSync(join(mnt, 'new', `f${i}`), `${i}`);
+      expect(fs.readdirSync(join(mnt, 'new'))).toHaveLength(20);
+      expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+      expect(await exit).toBe(0);
+      const report = fs.readFileSync(statsFile, 'utf8');
+      // Each create's lookup first. Only one ENOENT reaches the ops: the lookup of new itself.
+      expect(report).toMatch(/^lookups in new directories answered in the binding: 2\d$/m);
+      expect(report).toMatch(/^getattr +\d+ +1 /m);
+    },
+  );
+
   it.skipIf(possible !== true)('a walk after a listing asks nothing (READDIRPLUS)', async () => {
     const layer = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`d/e/f${i}`, 'x']));
     const { mnt, statsFile, child, exit } = await mountWithStats(layer, [], true);
