@@ -40,10 +40,13 @@ export interface Attributes {
   nlink: number;
   /**
    * The attributes can change without an operation on this name, so a cache keyed by the name
-   * (the kernel's) must not keep them: another name of a hard link, or a directory not yet in the
-   * upper, which a copy-up below it gives an upper (new ctime, merged nlink).
+   * (the kernel's) must not keep them: another name of a hard link. (A copy-up's changes to
+   * directories are announced instead: `onDirectoriesChanged`.)
    */
   volatile: boolean;
+  /** Set by `attributesAhead` and `lendable`: the real path (bytes) of a lower file that `open`
+   * would open read-only and lend (`files.lendsReads`), so a caller may open it the same way. */
+  lower?: string;
 }
 
 /** Union events, for traces and lessons. */
@@ -207,9 +210,22 @@ export class Overlay {
     const files = listing.slice(at + 1, at + 1 + max).filter((e) => !isDir(e));
     const read = await Promise.all(files.map((e) => this.attributesOf(e).catch(() => undefined)));
     read.forEach((attributes, i) => {
-      if (attributes && !attributes.volatile) ahead.set(nameOf(files[i]!.path), attributes);
+      const entry = files[i]!;
+      if (attributes && !attributes.volatile)
+        ahead.set(nameOf(entry.path), { ...attributes, lower: this.lowerToLend(entry) });
     });
     return ahead;
+  }
+
+  /** The real path of `path` if it is a lower file that `open` would lend (see Attributes.lower). */
+  async lendable(path: string): Promise<string | undefined> {
+    return this.lowerToLend(await this.entry(path));
+  }
+
+  private lowerToLend(entry: Entry): string | undefined {
+    if (!this.files.lendsReads || entry.type !== S_IFREG) return undefined;
+    const { layer, rel } = top(entry);
+    return layer === this.upper ? undefined : layer.absolute(rel).toString('latin1');
   }
 
   private async merge(path: string): Promise<Entry[]> {

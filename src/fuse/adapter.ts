@@ -107,7 +107,9 @@ export function createOps(overlay: Overlay, options: AdapterOptions): FuseOps & 
         'getattr',
         (errno, answer) => reply(errno, answer?.stat, answer?.ahead),
         async () => {
-          const stat = toFuseStat(await overlay.getattr(rel(path)));
+          const attributes = await overlay.getattr(rel(path));
+          const stat = toFuseStat(attributes);
+          if (!attributes.volatile) stat.lower = await overlay.lendable(rel(path));
           const ahead = await overlay.attributesAhead(rel(path), ATTRIBUTES_AHEAD);
           return { stat, ahead: new Map([...ahead].map(([name, a]) => [name, toFuseStat(a)])) };
         },
@@ -263,7 +265,7 @@ function direntStat(type: number, ino: number): FuseStat {
   };
 }
 
-function toFuseStat({ stat, ino, nlink, volatile }: Attributes): FuseStat {
+function toFuseStat({ stat, ino, nlink, volatile, lower }: Attributes): FuseStat {
   return {
     mode: Number(stat.mode),
     uid: Number(stat.uid),
@@ -279,6 +281,7 @@ function toFuseStat({ stat, ino, nlink, volatile }: Attributes): FuseStat {
     mtimeNs: stat.mtimeNs,
     ctimeNs: stat.ctimeNs,
     volatile,
+    lower,
   };
 }
 

@@ -25,7 +25,7 @@ interface NativeBinding {
   [name: string]: unknown;
   fuse_native_get_context?: NativeFn;
   fuse_native_thread_count: () => number;
-  fuse_native_answered: () => [number, number, number, number];
+  fuse_native_answered: () => [number, number, number, number, number];
   fuse_native_set_features: (thread: Buffer | null, features: number, attrTimeout: number) => void;
   fuse_native_dirs_changed: (thread: Buffer, paths: string[]) => void;
   fuse_native_dirs_moved: (thread: Buffer, from: string, to: string | null) => void;
@@ -78,6 +78,8 @@ export interface AnsweredInBinding {
   attributes: number;
   /** lookups of names a directory made through the mount does not hold */
   absent: number;
+  /** lower files opened read-only from their real paths sent ahead (`FuseStat.lower`) */
+  opens: number;
 }
 
 /** An open file handed to the addon: its real fd and the inode number the ops show for it. */
@@ -331,7 +333,10 @@ const ADAPTERS: Record<string, Adapter> = {
       reply(post, (errno: number, stat?: FuseStat, ahead?: Map<string, FuseStat>) => {
         if (errno !== 0) return post(errno);
         const names = ahead === undefined ? [] : [...ahead.keys()];
-        post(0, statArray(stat), names, statArrays([...(ahead?.values() ?? [])]));
+        const stats = [...(ahead?.values() ?? [])];
+        const lowers = [stat, ...stats].map((st) => st?.lower ?? null);
+        const anyLower = lowers.some((lower) => lower !== null);
+        post(0, statArray(stat), names, statArrays(stats), anyLower ? lowers : []);
       }),
     ),
   fgetattr: (o, a, post) => o.fgetattr(maybe(a[0]), num(a[1]), withValue(post, statArray)),
@@ -463,8 +468,8 @@ export class FuseBinding extends Fuse {
   /** Requests the addon answered itself (all mounts): lookups from attributes sent ahead with a
    * getattr, reads of lent handles (`lend`), attribute requests of files passed through. */
   static answered(): AnsweredInBinding {
-    const [lookups, reads, attributes, absent] = native.fuse_native_answered();
-    return { lookups, reads, attributes, absent };
+    const [lookups, reads, attributes, absent, opens] = native.fuse_native_answered();
+    return { lookups, reads, attributes, absent, opens };
   }
 
   /**

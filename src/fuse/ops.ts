@@ -38,9 +38,14 @@ export interface FuseStat {
   /**
    * getattr/fgetattr only: the kernel must not cache these attributes, even with `attrTimeout`,
    * because they can change without a request on this name (another name of a hard link, which
-   * libfuse 2 makes a separate kernel inode; a directory that a copy-up below it will change).
+   * libfuse 2 makes a separate kernel inode).
    */
   volatile?: boolean;
+  /**
+   * getattr only: the real path (latin1 bytes) of a lower file the binding may open read-only
+   * itself, as the open op would, and own like a lent handle (`BindingOptions.lend`).
+   */
+  lower?: string;
 }
 
 export interface FuseStatfs {

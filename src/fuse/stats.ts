@@ -59,6 +59,7 @@ export class MountStats {
     reads: 0,
     attributes: 0,
     absent: 0,
+    opens: 0,
   });
 
   /** One request answered after `us` microseconds, with a negative errno when it failed. */
@@ -101,6 +102,7 @@ export class MountStats {
       `reads answered in the binding: ${answered.reads}`,
       `open files' attributes answered in the binding: ${answered.attributes}`,
       `lookups in new directories answered in the binding: ${answered.absent}`,
+      `lower files opened in the binding: ${answered.opens}`,
     ];
     return lines.join('\n') + '\n';
   }

@@ -114,6 +114,25 @@ const sequences: Record<string, Op[]> = {
     ['stat', 'walk/d'],
     ['stat', 'walk2/d'],
   ],
+  // With them come the real paths of lower files, which the binding then opens itself: a path
+  // changed since must be opened by the daemon again.
+  'lower files opened from paths sent ahead follow changes': [
+    ['listdir', 'walk'],
+    ['stat', 'walk/a'],
+    ['read', 'walk/b'],
+    ['append', 'walk/c', 'more\n'],
+    ['read', 'walk/c'],
+    ['read', 'walk/b'],
+    ['listdir', 'walk'],
+    ['stat', 'walk/a'],
+    ['unlink', 'walk/d'],
+    ['read', 'walk/d'],
+    ['rename', 'walk/b', 'walk/d'],
+    ['read', 'walk/d'],
+    ['read', 'walk/b'],
+    ['write', 'walk/b', 'new\n'],
+    ['read', 'walk/b'],
+  ],
   // The kernel takes attributes from listings (READDIRPLUS): those that can change without a
   // request on their name (hard links, lower directories) are not kept, and names forgotten after
   // a listing are looked up again.

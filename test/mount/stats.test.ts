@@ -146,6 +146,21 @@ describe('mount --stats', () => {
     expect(await exit).toBe(0);
   });
 
+  it.skipIf(possible !== true)('lower files listed are opened in the binding', async () => {
+    const files = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`d/f${i}`, `${i}`]));
+    const { mnt, statsFile, exit } = await mountWithStats(files, [], true);
+    const dir = fs.opendirSync(join(mnt, 'd'));
+    for (let e = dir.readSync(); e; e = dir.readSync())
+      expect(fs.readFileSync(join(mnt, 'd', e.name), 'utf8')).toBe(e.name.slice(1));
+    dir.closeSync();
+    expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
+    expect(await exit).toBe(0);
+    const report = fs.readFileSync(statsFile, 'utf8');
+    // Their real paths came with the attributes sent ahead: no open reaches the ops.
+    expect(report).toMatch(/^lower files opened in the binding: 30$/m);
+    expect(report).not.toMatch(/^open +\d/m);
+  });
+
   it.skipIf(possible !== true)(
     'reads of lower files are answered in the binding; reads that move atime are not',
     async () => {
