@@ -19,6 +19,8 @@ const ftruncateFd = promisify(ftruncate);
 
 /** The bit of a handle the binding may own (see `lend`); the addon tests it. */
 const LENDABLE_HANDLE = 2 ** 52;
+/** How long after a lendable open the files of a walk are worth sending with their real paths. */
+const LENDING_WINDOW_MS = 2000;
 
 interface Handle {
   fd: number;
@@ -42,6 +44,7 @@ export class OpenFiles {
   /** Lower files opened read-only may be lent to the binding: set where the layers open them with
    * O_NOATIME (as root), so reading them changes nothing cached here. */
   lendsReads = false;
+  private lastLendable = -Infinity;
 
   /** The stats that anything moving a file's attributes (size, times) makes stale. */
   constructor(private readonly stats: () => StatCache) {}
@@ -50,6 +53,7 @@ export class OpenFiles {
    * times changed unseen, so no stat is cached until it is released. */
   track(fd: number, ino: number, inUpper: boolean, readOnly = false): number {
     const lendable = this.lendsReads && readOnly && !inUpper;
+    if (lendable) this.lastLendable = performance.now();
     const fh = (lendable ? LENDABLE_HANDLE : 0) + this.nextHandle++;
     const passthrough = this.passthrough && inUpper;
     if (passthrough) this.stats().suspend();
@@ -62,6 +66,12 @@ export class OpenFiles {
   passedThrough(fh: number): { fd: number; ino: number } | undefined {
     const handle = this.handles.get(fh);
     return handle?.passthrough ? { fd: handle.fd, ino: handle.ino } : undefined;
+  }
+
+  /** Whether lower files are being opened for reading (grep, tar): a walk that only stats
+   * (find, ls -l) has no use for their real paths (`Attributes.lower`), which cost to send. */
+  lendingNow(): boolean {
+    return performance.now() - this.lastLendable < LENDING_WINDOW_MS;
   }
 
   /** Hands a lendable handle, with its fd, to the binding, which then answers its reads, fstat,

@@ -208,13 +208,33 @@ export class Overlay {
     // Asked for a directory: the files after it were sent with the file before it, if any.
     if (at < 0 || isDir(listing[at]!)) return ahead;
     const files = listing.slice(at + 1, at + 1 + max).filter((e) => !isDir(e));
-    const read = await Promise.all(files.map((e) => this.attributesOf(e).catch(() => undefined)));
-    read.forEach((attributes, i) => {
-      const entry = files[i]!;
+    const stats = await this.statAll(files);
+    files.forEach((entry, i) => {
+      const stat = stats[i];
+      const attributes = stat && this.attributesFrom(entry, stat);
       if (attributes && !attributes.volatile)
         ahead.set(nameOf(entry.path), { ...attributes, lower: this.lowerToLend(entry) });
     });
     return ahead;
+  }
+
+  /** The top objects' stats, one layer call per layer and directory (a listing's files). */
+  private async statAll(entries: Entry[]): Promise<(Stat | undefined)[]> {
+    const groups = new Map<ReadableLayer, Map<string, number[]>>();
+    entries.forEach((entry, i) => {
+      const { layer, rel } = top(entry);
+      const byDir = groups.get(layer) ?? groups.set(layer, new Map()).get(layer)!;
+      const dir = parentOf(rel);
+      (byDir.get(dir) ?? byDir.set(dir, []).get(dir)!).push(i);
+    });
+    const stats: (Stat | undefined)[] = [];
+    for (const [layer, byDir] of groups) {
+      for (const [dir, at] of byDir) {
+        const names = at.map((i) => nameOf(top(entries[i]!).rel));
+        (await layer.lstatAll(dir, names)).forEach((stat, j) => (stats[at[j]!] = stat));
+      }
+    }
+    return stats;
   }
 
   /** The real path of `path` if it is a lower file that `open` would lend (see Attributes.lower). */
@@ -223,7 +243,7 @@ export class Overlay {
   }
 
   private lowerToLend(entry: Entry): string | undefined {
-    if (!this.files.lendsReads || entry.type !== S_IFREG) return undefined;
+    if (!this.files.lendingNow() || entry.type !== S_IFREG) return undefined;
     const { layer, rel } = top(entry);
     return layer === this.upper ? undefined : layer.absolute(rel).toString('latin1');
   }
@@ -256,6 +276,10 @@ export class Overlay {
   async attributesOf(entry: Entry): Promise<Attributes> {
     const stat = this.lookup.stats.get(entry.path) ?? (await this.readStat(entry));
     if (stat === undefined) throw fsError('ENOENT', entry.path);
+    return this.attributesFrom(entry, stat);
+  }
+
+  private attributesFrom(entry: Entry, stat: Stat): Attributes {
     // A merged directory reports one link, as the kernel does: its real count means nothing here.
     const nlink = isDir(entry) && entry.stack.length > 1 ? 1 : Number(stat.nlink);
     // A directory's changes by copy-up are announced (onDirectoriesChanged); another name's are not.

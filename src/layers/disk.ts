@@ -71,6 +71,23 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP';
 }
 
+/** The stat of `name` in the directory open as `dir`; undefined when it does not exist. */
+function statAt(dir: number, name: string): Stat | undefined {
+  return STAT_LAYOUT_KNOWN
+    ? native.lstatAt(dir, name)
+    : lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false });
+}
+
+/** `call`'s value, or undefined when it fails for a missing name. */
+function missingAsUndefined<T>(call: () => T): T | undefined {
+  try {
+    return call();
+  } catch (err) {
+    if (!isMissing(err)) throw err;
+    return undefined;
+  }
+}
+
 /** The object `name` in the directory open as `dir` (or the object open as `dir` itself). */
 const proc = (dir: number, name?: string): Buffer =>
   Buffer.from(
@@ -170,18 +187,16 @@ export class DiskLayer implements ReadableLayer {
 
   /** undefined when there is no such name (or a parent is not a directory). */
   lstat(rel: string): Promise<Stat | undefined> {
-    return now(() => {
-      try {
-        return this.at(rel, (dir, name) =>
-          STAT_LAYOUT_KNOWN
-            ? native.lstatAt(dir, name)
-            : lstatSync(proc(dir, name), { bigint: true, throwIfNoEntry: false }),
-        );
-      } catch (err) {
-        if (!isMissing(err)) throw err;
-        return undefined;
-      }
-    });
+    return now(() => missingAsUndefined(() => this.at(rel, statAt)));
+  }
+
+  lstatAll(dir: string, names: readonly string[]): Promise<(Stat | undefined)[]> {
+    return now(
+      () =>
+        missingAsUndefined(() =>
+          this.inDir(dir, (fd) => names.map((name) => missingAsUndefined(() => statAt(fd, name)))),
+        ) ?? names.map(() => undefined),
+    );
   }
 
   /** One getdents64 pass, synchronous like the per-name calls (a few ms for 100,000 names). */

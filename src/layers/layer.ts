@@ -27,6 +27,8 @@ export interface ReadableLayer {
   readonly root: string;
   /** The stat of the object, or undefined when the name does not exist (ENOENT, ENOTDIR). */
   lstat(rel: string): Promise<Stat | undefined>;
+  /** The stats of `names` in directory `dir`, as lstat gives each (one directory lookup). */
+  lstatAll(dir: string, names: readonly string[]): Promise<(Stat | undefined)[]>;
   readdir(rel: string): Promise<DirEntry[]>;
   readlink(rel: string): Promise<string>;
   getxattr(rel: string, name: string): Buffer | undefined;

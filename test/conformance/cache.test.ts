@@ -115,8 +115,10 @@ const sequences: Record<string, Op[]> = {
     ['stat', 'walk2/d'],
   ],
   // With them come the real paths of lower files, which the binding then opens itself: a path
-  // changed since must be opened by the daemon again.
+  // changed since must be opened by the daemon again. (Mutation-checked: fails when a change
+  // leaves the paths in place.)
   'lower files opened from paths sent ahead follow changes': [
+    ['read', 'file'], // the paths are sent while lower files are being read
     ['listdir', 'walk'],
     ['stat', 'walk/a'],
     ['read', 'walk/b'],

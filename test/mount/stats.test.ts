@@ -148,7 +148,9 @@ describe('mount --stats', () => {
 
   it.skipIf(possible !== true)('lower files listed are opened in the binding', async () => {
     const files = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`d/f${i}`, `${i}`]));
-    const { mnt, statsFile, exit } = await mountWithStats(files, [], true);
+    const { mnt, statsFile, exit } = await mountWithStats({ ...files, first: 'x' }, [], true);
+    // Real paths are sent only while lower files are being read (not to a find): read one first.
+    expect(fs.readFileSync(join(mnt, 'first'), 'utf8')).toBe('x');
     const dir = fs.opendirSync(join(mnt, 'd'));
     for (let e = dir.readSync(); e; e = dir.readSync())
       expect(fs.readFileSync(join(mnt, 'd', e.name), 'utf8')).toBe(e.name.slice(1));
@@ -156,9 +158,9 @@ describe('mount --stats', () => {
     expect(spawnSync(process.execPath, [CLI, 'umount', mnt]).status).toBe(0);
     expect(await exit).toBe(0);
     const report = fs.readFileSync(statsFile, 'utf8');
-    // Their real paths came with the attributes sent ahead: no open reaches the ops.
+    // Their real paths came with the attributes sent ahead: only the first open reaches the ops.
     expect(report).toMatch(/^lower files opened in the binding: 30$/m);
-    expect(report).not.toMatch(/^open +\d/m);
+    expect(report).toMatch(/^open +1 /m);
   });
 
   it.skipIf(possible !== true)(
