@@ -47,6 +47,9 @@ export interface Attributes {
   /** Set by `attributesAhead` and `lendable`: the real path (bytes) of a lower file that `open`
    * would open read-only and lend (`files.lendsReads`), so a caller may open it the same way. */
   lower?: string;
+  /** Only a change through the mount can move these attributes: a directory with no upper,
+   * which the layers list with O_NOATIME (`files.lendsReads`). A listing leaves them alone. */
+  settled?: boolean;
 }
 
 /** Union events, for traces and lessons. */
@@ -251,13 +254,11 @@ export class Overlay {
   private async merge(path: string): Promise<Entry[]> {
     const dir = await this.entry(path);
     if (!isDir(dir)) throw fsError('ENOTDIR');
-    const names = new Set<string>();
     const listed = new Map<ReadableLayer, Map<string, DirEntry>>();
     for (const { layer, rel } of dir.stack) {
-      const own = new Map((await layer.readdir(rel)).map((e) => [e.name, e]));
-      listed.set(layer, own);
-      for (const name of own.keys()) names.add(name);
+      listed.set(layer, new Map((await layer.readdir(rel)).map((e) => [e.name, e])));
     }
+    const names = mergedOrder(dir, listed, this.upper);
     this.lookup.stats.changed(); // the directories' atime
     const upperDir = this.upper && upperOf(dir, this.upper);
     const pureUpper =
@@ -284,7 +285,11 @@ export class Overlay {
     const nlink = isDir(entry) && entry.stack.length > 1 ? 1 : Number(stat.nlink);
     // A directory's changes by copy-up are announced (onDirectoriesChanged); another name's are not.
     const volatile = !isDir(entry) && hasOtherNames(entry.type, nlink);
-    return { stat, ino: entry.ino, nlink, volatile };
+    const settled =
+      isDir(entry) &&
+      this.files.lendsReads &&
+      (this.upper === undefined || upperOf(entry, this.upper) === undefined);
+    return { stat, ino: entry.ino, nlink, volatile, settled };
   }
 
   /** The top object's stat, kept for the next getattr (with default_permissions, every path
@@ -717,4 +722,27 @@ export class Overlay {
   private emit(event: UnionEvent): void {
     this.onEvent?.(event);
   }
+}
+
+/**
+ * The merged listing's order: each name where the lowest layer that has it lists it, lowest layer
+ * first, then the names only the upper has, sorted. Lowers never change, so a copy-up (which puts
+ * a lower name in the upper) leaves every name where it was. The kernel's readdir cache needs
+ * that: it appends chunks read through any open handle of the directory, trusting an offset to
+ * mean the same name as long as the directory's names are unchanged.
+ */
+function mergedOrder(
+  dir: Entry,
+  listed: Map<ReadableLayer, Map<string, DirEntry>>,
+  upper: WritableLayer | undefined,
+): Set<string> {
+  const names = new Set<string>();
+  for (const { layer } of [...dir.stack].reverse()) {
+    if (layer !== upper) for (const name of listed.get(layer)!.keys()) names.add(name);
+  }
+  const upperOnly = [...(upper ? (listed.get(upper)?.keys() ?? []) : [])].filter(
+    (name) => !names.has(name),
+  );
+  for (const name of upperOnly.sort()) names.add(name);
+  return names;
 }

@@ -265,7 +265,7 @@ function direntStat(type: number, ino: number): FuseStat {
   };
 }
 
-function toFuseStat({ stat, ino, nlink, volatile, lower }: Attributes): FuseStat {
+function toFuseStat({ stat, ino, nlink, volatile, lower, settled }: Attributes): FuseStat {
   return {
     mode: Number(stat.mode),
     uid: Number(stat.uid),
@@ -282,6 +282,7 @@ function toFuseStat({ stat, ino, nlink, volatile, lower }: Attributes): FuseStat
     ctimeNs: stat.ctimeNs,
     volatile,
     lower,
+    settled,
   };
 }
 

@@ -211,12 +211,14 @@ function writeStat(arr: Float64Array, off: number, st: FuseStat): void {
   writeNs(arr, off + 14, st.ctimeNs);
 }
 
-/** A getattr answer: the stat, then 1 when the kernel must not cache it (`FuseStat.volatile`). */
+/** A getattr answer: the stat, then 1 when the kernel must not cache it (`FuseStat.volatile`),
+ * then 1 when the binding may keep it (`FuseStat.settled`). */
 function statArray(st: FuseStat | undefined): Float64Array {
   if (typeof st !== 'object' || st === null) throw new TypeError('no stat in a successful reply');
-  const arr = new Float64Array(STAT_FIELDS + 1);
+  const arr = new Float64Array(STAT_FIELDS + 2);
   writeStat(arr, 0, st);
   arr[STAT_FIELDS] = st.volatile === true ? 1 : 0;
+  arr[STAT_FIELDS + 1] = st.settled === true ? 1 : 0;
   return arr;
 }
 

@@ -42,6 +42,12 @@ export interface FuseStat {
    */
   volatile?: boolean;
   /**
+   * getattr/fgetattr only: a directory's attributes that only a change through the mount can move
+   * (a lower directory). The binding may keep them for the GETATTRs the kernel sends after each
+   * listing (it drops a directory's atime when it lists it), until the next change.
+   */
+  settled?: boolean;
+  /**
    * getattr only: the real path (latin1 bytes) of a lower file the binding may open read-only
    * itself, as the open op would, and own like a lent handle (`BindingOptions.lend`).
    */
