@@ -7,7 +7,7 @@
  * Concurrency: reads run freely; everything that changes the upper (namespace changes, copy-ups,
  * attribute changes) runs under one mutex, so the lookup cache and the upper never disagree.
  */
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { constants as fsConstants, fstatSync, promises as fsp } from 'node:fs';
 import type { DirEntry, ReadableLayer, Stat, WritableLayer } from '../layers/layer.js';
 import { O_ACCMODE, RENAME_EXCHANGE, RENAME_WHITEOUT, type Timespec } from '../layers/native.js';
 import { CopyUp, type CopyUpEvent } from './copy-up.js';
@@ -364,10 +364,11 @@ export class Overlay {
         return undefined; // an existing file is opened like any other, below
       }
       let fd = -1;
-      await this.place(path, caller, S_IFREG, async (layer, rel) => {
+      const create = async (layer: WritableLayer, rel: string) => {
         fd = await layer.create(rel, (flags & ~O_TRUNC) | O_EXCL, mode & 0o7777);
-      });
-      return this.files.track(fd, (await this.entry(path)).ino, true);
+      };
+      await this.place(path, caller, S_IFREG, create, true);
+      return this.files.track(fd, this.created(path, fd).ino, true);
     });
     return fh ?? this.open(path, flags);
   }
@@ -535,10 +536,12 @@ export class Overlay {
     caller: Caller | undefined,
     type: number,
     build: (layer: WritableLayer, rel: string) => Promise<void> | void,
+    /** The caller found no `path` under the lock already. */
+    absent = false,
   ): Promise<void> {
     const upper = this.writable();
     const parent = await this.parentDir(path);
-    if ((await this.lookup.find(path)) !== undefined) throw fsError('EEXIST');
+    if (!absent && (await this.lookup.find(path)) !== undefined) throw fsError('EEXIST');
     const owner = caller && (await this.ownerFor(parent, caller));
     const stale = await upper.lstat(path);
     if (stale === undefined) {
@@ -562,6 +565,20 @@ export class Overlay {
     }
     this.lookup.forgetOne(path);
     this.emit({ type: 'create', path });
+  }
+
+  /** The entry of a file just created in the upper, open as `fd`: it has no origin and no other
+   * layer, so it needs no lookup (which would read its parent's and its own xattrs). */
+  private created(path: string, fd: number): Entry {
+    const { dev, ino } = fstatSync(fd, { bigint: true });
+    const entry: Entry = {
+      path,
+      type: S_IFREG,
+      stack: [{ layer: this.writable(), rel: path }],
+      ino: this.inodes.forUpperReal(dev, ino),
+    };
+    this.lookup.set(path, entry);
+    return entry;
   }
 
   /** The parent directory of `path`, copied up. */
