@@ -242,7 +242,7 @@ export class Overlay {
 
   /** The real path of `path` if it is a lower file that `open` would lend (see Attributes.lower). */
   async lendable(path: string): Promise<string | undefined> {
-    return this.lowerToLend(await this.entry(path));
+    return this.files.lendingNow() ? this.lowerToLend(await this.entry(path)) : undefined;
   }
 
   private lowerToLend(entry: Entry): string | undefined {
